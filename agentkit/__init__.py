@@ -1,0 +1,105 @@
+"""agentkit: Thinking-mode tool-calling agents.
+
+The public names below load on first use, so `import agentkit` stays fast and never
+imports openai or docker.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .agent import Agent
+    from .context import RunContext
+    from .errors import (
+        AgentError,
+        InvalidToolCallsExceeded,
+        LimitExceeded,
+        ModelAPIError,
+        ModelBehaviorError,
+        StopRun,
+        UserError,
+    )
+    from .events import (
+        AgentEvent,
+        InvalidToolCall,
+        ModelRetry,
+        RunFinished,
+        StepFinished,
+        TextDelta,
+        ThinkingDelta,
+        ToolCallArgumentsDelta,
+        ToolCallReady,
+        ToolCallStarted,
+        ToolResult,
+    )
+    from .messages import (
+        AssistantMessage,
+        Message,
+        SystemMessage,
+        ToolCall,
+        ToolMessage,
+        UserMessage,
+        dump_messages,
+        load_messages,
+    )
+    from .models.base import ModelSettings
+    from .result import RunResult, ToolCallRecord
+    from .tooldef import Tool, ToolArgumentsError, tool
+    from .usage import Usage
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "Agent": "agent",
+    "RunContext": "context",
+    "AgentError": "errors",
+    "InvalidToolCallsExceeded": "errors",
+    "LimitExceeded": "errors",
+    "ModelAPIError": "errors",
+    "ModelBehaviorError": "errors",
+    "StopRun": "errors",
+    "UserError": "errors",
+    "AgentEvent": "events",
+    "InvalidToolCall": "events",
+    "ModelRetry": "events",
+    "RunFinished": "events",
+    "StepFinished": "events",
+    "TextDelta": "events",
+    "ThinkingDelta": "events",
+    "ToolCallArgumentsDelta": "events",
+    "ToolCallReady": "events",
+    "ToolCallStarted": "events",
+    "ToolResult": "events",
+    "AssistantMessage": "messages",
+    "Message": "messages",
+    "SystemMessage": "messages",
+    "ToolCall": "messages",
+    "ToolMessage": "messages",
+    "UserMessage": "messages",
+    "dump_messages": "messages",
+    "load_messages": "messages",
+    "ModelSettings": "models.base",
+    "RunResult": "result",
+    "ToolCallRecord": "result",
+    "Tool": "tooldef",
+    "ToolArgumentsError": "tooldef",
+    "tool": "tooldef",
+    "Usage": "usage",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,34 @@
+"""What a tool can see of the run that called it."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from .messages import Message
+
+__all__ = ["RunContext"]
+
+DepsT = TypeVar("DepsT")
+
+
+@dataclass
+class RunContext(Generic[DepsT]):
+    """Per-run state handed to tools whose first parameter is typed `RunContext`.
+
+    `state` is scratch space shared by the run's tools (for example a lazily created
+    sandbox); `exit_stack` is closed when the run ends, however it ends, so a tool can
+    register cleanup there.
+    """
+
+    deps: DepsT
+    run_id: str
+    messages: list[Message]
+    usage: Usage
+    step: int = 0
+    state: dict[str, Any] = field(default_factory=dict)
+    exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)

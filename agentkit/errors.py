@@ -1,0 +1,78 @@
+"""Typed errors. Every run error carries the transcript as it stood."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .messages import Message
+    from .usage import Usage
+
+__all__ = [
+    "AgentError",
+    "InvalidToolCallsExceeded",
+    "LimitExceeded",
+    "ModelAPIError",
+    "ModelBehaviorError",
+    "StopRun",
+    "ToolTimeout",
+    "UserError",
+]
+
+
+class AgentError(Exception):
+    """Base of the errors a run raises; `messages` and `usage` survive the failure."""
+
+    def __init__(self, message: str, *, messages: list[Message] | None = None,
+                 usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.messages: list[Message] = list(messages or [])
+        self.usage = usage
+
+
+class UserError(AgentError):
+    """The caller configured something wrongly (missing key, bad setting)."""
+
+
+class LimitExceeded(AgentError):
+    """A run limit (steps, tool calls, tokens, time) was reached. `limit` names it."""
+
+    def __init__(self, message: str, *, limit: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.limit = limit
+
+
+class InvalidToolCallsExceeded(AgentError):
+    """Too many invalid tool calls in a row; `last_problem` says what was wrong with the last."""
+
+    def __init__(self, message: str, *, last_problem: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.last_problem = last_problem
+
+
+class ModelBehaviorError(AgentError):
+    """The model produced something the loop cannot go on from (e.g. reasoning only, twice)."""
+
+
+class ModelAPIError(AgentError):
+    """The model server failed. `retryable` says whether the loop may try again."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False,
+                 retry_after: float | None = None, body: Any = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.status_code = status_code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.body = body
+
+
+class ToolTimeout(Exception):
+    """Raised inside the loop when a tool exceeds its time limit (reported to the model)."""
+
+
+class StopRun(Exception):  # noqa: N818 - a control-flow signal, named for what it does
+    """Raise from a tool to end the run now; `output` becomes the run's output."""
+
+    def __init__(self, output: Any = None) -> None:
+        super().__init__("run stopped by tool")
+        self.output = output

@@ -1,0 +1,34 @@
+"""What a finished run returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .messages import Message
+from .usage import Usage
+
+__all__ = ["RunResult", "ToolCallRecord"]
+
+
+class ToolCallRecord(BaseModel):
+    """One executed (or rejected) tool call."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | None
+    result: str
+    is_error: bool = False
+    step: int = 0
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    output: Any = None
+    messages: list[Message] = Field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    steps: int = 0
+    run_id: str = ""
