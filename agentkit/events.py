@@ -3,14 +3,12 @@ and serialises to one JSON line (`event.model_dump_json()`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .result import RunResult
 from .usage import Usage
-
-if TYPE_CHECKING:
-    from .result import RunResult
 
 __all__ = [
     "AgentEvent",

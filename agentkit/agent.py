@@ -1,0 +1,192 @@
+"""`Agent`: an immutable definition of a model, instructions, tools and limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from .errors import UserError
+from .events import AgentEvent, RunFinished
+from .messages import Message
+from .models.base import Model, ModelSettings
+from .result import RunResult
+from .retry import RetryPolicy
+from .tooldef import Tool
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["Agent", "AgentStream", "Limits"]
+
+OutputT = TypeVar("OutputT")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What bounds a run. Exceeding one raises `LimitExceeded` (transcript attached).
+
+    | knob | bounds | on expiry |
+    |---|---|---|
+    | max_steps | model requests per run (retries excluded) | LimitExceeded("max_steps") |
+    | max_tool_calls | tool executions per run | LimitExceeded("max_tool_calls") |
+    | token_budget | input + output tokens per run | LimitExceeded("token_budget") |
+    | timeout | wall-clock seconds per run | LimitExceeded("timeout") |
+    | tool_timeout | seconds per tool call (a tool's own `timeout` wins) | error result to the model |
+    | tool_concurrency | tool calls run at once | calls wait their turn |
+    | max_invalid_calls | invalid calls/replies in a row | InvalidToolCallsExceeded |
+    | retry | retries of failed model requests | the ModelAPIError is raised |
+    """
+
+    max_steps: int = 50
+    max_tool_calls: int | None = None
+    token_budget: int | None = None
+    timeout: float | None = None
+    tool_timeout: float | None = 120.0
+    tool_concurrency: int = 8
+    max_invalid_calls: int = 3
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+_LIMIT_NAMES = {f.name for f in fields(Limits)}
+_SETTING_NAMES = {f.name for f in fields(ModelSettings)}
+
+
+class Agent(Generic[OutputT]):
+    """A model, instructions and tools. Immutable, so one agent serves concurrent runs.
+
+    Keyword settings: any `Limits` field (`max_steps`, `timeout`, ...), any `ModelSettings`
+    field (`temperature`, `max_tokens`, `thinking_budget`, ...), `thinking`, `output_type`,
+    `name`.
+    """
+
+    __slots__ = ("_model", "_model_spec", "instructions", "limits", "name", "output_type",
+                 "settings", "thinking", "tools")
+
+    def __init__(
+        self,
+        model: Model | str | None = None,
+        instructions: str | None = None,
+        tools: Sequence[Tool | Callable[..., Any]] = (),
+        *,
+        output_type: type[OutputT] | Any = None,
+        thinking: bool | None = None,
+        name: str = "agent",
+        limits: Limits | None = None,
+        settings: ModelSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        limit_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _LIMIT_NAMES}
+        setting_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _SETTING_NAMES}
+        if kwargs:
+            raise TypeError(f"Agent() got unknown settings: {', '.join(sorted(kwargs))}")
+        set_ = object.__setattr__
+        set_(self, "_model_spec", model)
+        set_(self, "_model", model if not isinstance(model, (str, type(None))) else None)
+        set_(self, "instructions", instructions)
+        built = tuple(t if isinstance(t, Tool) else Tool.from_function(t) for t in tools)
+        names = [t.name for t in built]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise UserError(f"two tools share a name: {', '.join(dupes)}")
+        set_(self, "tools", built)
+        set_(self, "output_type", output_type)
+        set_(self, "thinking", thinking)
+        set_(self, "name", name)
+        set_(self, "limits", replace(limits or Limits(), **limit_kw))
+        set_(self, "settings", replace(settings or ModelSettings(), **setting_kw))
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("Agent is immutable; use agent.replace(...) for a changed copy")
+
+    def __repr__(self) -> str:
+        return f"Agent(name={self.name!r}, tools={[t.name for t in self.tools]})"
+
+    def replace(self, **changes: Any) -> Agent[Any]:
+        """A copy with some arguments changed."""
+        base: dict[str, Any] = {
+            "model": self._model_spec, "instructions": self.instructions, "tools": self.tools,
+            "output_type": self.output_type, "thinking": self.thinking, "name": self.name,
+            "limits": self.limits, "settings": self.settings,
+        }
+        base.update(changes)
+        return Agent(**base)
+
+    def resolved_model(self) -> Model:
+        """The model object; a name or None becomes an `OpenAICompatModel` on first use."""
+        if self._model is None:
+            from .models.openai_compat import OpenAICompatModel
+
+            spec = self._model_spec
+            model = OpenAICompatModel(spec) if isinstance(spec, str) else OpenAICompatModel()
+            object.__setattr__(self, "_model", model)
+        return cast(Model, self._model)
+
+    def stream(
+        self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None
+    ) -> AgentStream:
+        """The run's events as an async iterator; the last event is `RunFinished`.
+
+        Leaving the `async for` early, or cancelling the task, stops the model request and
+        the running tools; `stream.messages` holds the transcript as it stands.
+        """
+        return AgentStream(self, prompt, list(history or []), deps)
+
+    async def run(
+        self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None
+    ) -> RunResult:
+        """Run to the end and return the result (the stream, drained)."""
+        async with self.stream(prompt, history=history, deps=deps) as events:
+            async for event in events:
+                if isinstance(event, RunFinished):
+                    return event.result
+        raise RuntimeError("the run ended without a result")  # pragma: no cover
+
+    def run_sync(
+        self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None
+    ) -> RunResult:
+        """`run` for scripts: starts an event loop. Not for use inside one."""
+        import anyio
+
+        async def main() -> RunResult:
+            return await self.run(prompt, history=history, deps=deps)
+
+        try:
+            import asyncio
+
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return anyio.run(main)
+        raise UserError("run_sync() was called inside an event loop; use `await agent.run()`")
+
+
+class AgentStream:
+    """Async iterator over a run's events; also an async context manager that closes it."""
+
+    def __init__(self, agent: Agent[Any], prompt: str | None, history: list[Message],
+                 deps: Any) -> None:
+        from .loop import agent_loop
+
+        self.messages: list[Message] = []
+        self.result: RunResult | None = None
+        self._gen = agent_loop(agent, prompt, history=history, deps=deps,
+                               transcript=self.messages)
+
+    def __aiter__(self) -> AsyncIterator[AgentEvent]:
+        return self
+
+    async def __anext__(self) -> AgentEvent:
+        event = await self._gen.__anext__()
+        if isinstance(event, RunFinished):
+            self.result = event.result
+        return event
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+
+    async def __aenter__(self) -> AgentStream:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()

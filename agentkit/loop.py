@@ -1,0 +1,409 @@
+"""The agent loop: one async generator. `run` drains it; `run_sync` wraps `run`.
+
+Per step: request → stream (events out) → check the tool calls → run the valid ones
+concurrently → append the results in call order → next step. The generator never yields
+while a cancel scope or task group of its own is open, so leaving an `async for` early,
+or cancelling the consuming task, closes it cleanly: the in-flight HTTP stream is closed,
+running tools are cancelled, and every tool call in the transcript gets an answer.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing, nullcontext
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import orjson
+
+from .context import RunContext
+from .errors import (
+    AgentError,
+    InvalidToolCallsExceeded,
+    LimitExceeded,
+    ModelAPIError,
+    ModelBehaviorError,
+    StopRun,
+)
+from .events import (
+    AgentEvent,
+    InvalidToolCall,
+    ModelRetry,
+    RunFinished,
+    StepFinished,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallArgumentsDelta,
+    ToolCallReady,
+    ToolCallStarted,
+    ToolResult,
+)
+from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from .models.base import ModelRequest, ModelResponse, ReasoningPart, TextPart, ToolCallPart
+from .output import FINAL_TOOL_NAME, OutputSpec
+from .result import RunResult, ToolCallRecord
+from .tooldef import Tool, ToolArgumentsError
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+__all__ = ["THINKING_ONLY_NUDGE", "agent_loop"]
+
+THINKING_ONLY_NUDGE = (
+    "Your last reply contained reasoning only: no answer and no tool call. "
+    "Continue: either call a tool or give your answer."
+)
+
+
+class _Call:
+    """A tool call of the current step: checked, then run (or rejected with a reason)."""
+
+    __slots__ = ("args", "error", "id", "is_error", "kwargs", "name", "output", "tool")
+
+    def __init__(self, id: str, name: str) -> None:
+        self.id = id
+        self.name = name
+        self.tool: Tool | None = None
+        self.args: dict[str, Any] | None = None
+        self.kwargs: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.output = ""
+        self.is_error = False
+
+
+class _Run:
+    """The mutable state of one run; the agent itself stays immutable."""
+
+    def __init__(self, agent: Agent[Any], messages: list[Message], deps: Any) -> None:
+        self.agent = agent
+        self.model = agent.resolved_model()
+        self.limits = agent.limits
+        self.output = OutputSpec.for_type(agent.output_type)
+        self.tools: dict[str, Tool] = {t.name: t for t in agent.tools}
+        if self.output is not None:
+            self.tools[FINAL_TOOL_NAME] = self.output.tool
+        self.specs = [t.spec for t in self.tools.values()]
+        self.messages = messages
+        self.usage = Usage()
+        self.records: list[ToolCallRecord] = []
+        self.ctx: RunContext[Any] = RunContext(
+            deps=deps, run_id=uuid.uuid4().hex, messages=messages, usage=self.usage)
+        self.deadline = time.monotonic() + self.limits.timeout if self.limits.timeout else None
+        self.thinking = agent.thinking if agent.thinking is not None else self.model.thinking
+        self.step = 0
+        self.invalid_streak = 0
+        self.total_calls = 0
+        self.nudged = False
+        self.response: ModelResponse | None = None
+
+    def fail(self, exc: AgentError) -> AgentError:
+        """`exc` with the transcript and usage as they stand."""
+        close_open_calls(self.messages)
+        exc.messages = list(self.messages)
+        exc.usage = self.usage.model_copy()
+        return exc
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def timed_out(self) -> AgentError:
+        return self.fail(LimitExceeded(
+            f"the run exceeded its time limit of {self.limits.timeout}s", limit="timeout"))
+
+    def result(self, output: Any) -> RunResult:
+        return RunResult(output=output, messages=list(self.messages), tool_calls=list(self.records),
+                         usage=self.usage.model_copy(), steps=self.step, run_id=self.ctx.run_id)
+
+    async def model_turn(self) -> AsyncIterator[AgentEvent]:
+        """Stream one model response into events (retrying failed requests); sets `response`."""
+        request = ModelRequest(messages=self.messages, tools=self.specs,
+                               settings=self.agent.settings, thinking=self.thinking)
+        step, attempt = self.step, 0
+        self.response = None
+        while True:
+            ids: dict[int, str] = {}
+            try:
+                async with aclosing(self.model.stream(request)) as stream:
+                    it = stream.__aiter__()
+                    while True:
+                        left = self.remaining()
+                        try:
+                            with anyio.fail_after(left) if left is not None else nullcontext():
+                                ev = await it.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        kind = type(ev)
+                        if kind is ReasoningPart:
+                            yield ThinkingDelta(text=ev.text, step=step)  # type: ignore[union-attr]
+                        elif kind is TextPart:
+                            yield TextDelta(text=ev.text, step=step)  # type: ignore[union-attr]
+                        elif kind is ToolCallPart:
+                            assert isinstance(ev, ToolCallPart)
+                            if ev.index not in ids:
+                                ids[ev.index] = ev.id or f"call_{step}_{ev.index}"
+                                yield ToolCallStarted(id=ids[ev.index], name=ev.name or "",
+                                                      step=step)
+                            if ev.arguments_delta:
+                                yield ToolCallArgumentsDelta(id=ids[ev.index],
+                                                             delta=ev.arguments_delta, step=step)
+                        elif kind is ModelResponse:
+                            assert isinstance(ev, ModelResponse)
+                            self.response = ev
+            except TimeoutError:
+                self.usage.requests += 1
+                raise self.timed_out() from None
+            except ModelAPIError as exc:
+                self.usage.requests += 1
+                attempt += 1
+                delay = self.limits.retry.delay(attempt, exc.retry_after) if exc.retryable \
+                    else None
+                left = self.remaining()
+                if delay is None or (left is not None and delay > left):
+                    raise self.fail(exc) from exc
+                yield ModelRetry(attempt=attempt, error=str(exc), delay=delay, step=step)
+                await anyio.sleep(delay)
+                continue
+            if self.response is None:
+                self.usage.requests += 1
+                raise self.fail(ModelAPIError("the model stream ended without a response"))
+            return
+
+    def check_calls(self, message: AssistantMessage) -> list[_Call]:
+        """Parse and validate each call; a rejected call gets the exact reason."""
+        calls: list[_Call] = []
+        for tc in message.tool_calls:
+            call = _Call(tc.id, tc.name)
+            calls.append(call)
+            try:
+                args = orjson.loads(tc.arguments) if tc.arguments.strip() else {}
+            except orjson.JSONDecodeError as exc:
+                call.error = f"the arguments are not valid JSON ({exc})"
+                continue
+            if not isinstance(args, dict):
+                call.error = "the arguments must be a JSON object"
+                continue
+            call.args = args
+            tool = self.tools.get(tc.name)
+            if tool is None:
+                known = ", ".join(sorted(self.tools)) or "(none)"
+                call.error = f"unknown tool {tc.name!r}; available tools: {known}"
+                continue
+            try:
+                call.kwargs = tool.validate(args)
+            except ToolArgumentsError as exc:
+                call.error = str(exc)
+                continue
+            call.tool = tool
+        return calls
+
+    async def run_tools(self, calls: list[_Call]) -> StopRun | None:
+        """Run the calls concurrently (capped) and fill in their outputs. A `StopRun` wins."""
+        limiter = anyio.CapacityLimiter(max(1, self.limits.tool_concurrency))
+        stops: list[StopRun] = []
+
+        async def one(call: _Call) -> None:
+            tool = call.tool
+            assert tool is not None
+            timeout = tool.timeout if tool.timeout is not None else self.limits.tool_timeout
+            left = self.remaining()
+            if left is not None:
+                timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
+            async with limiter:
+                try:
+                    with anyio.fail_after(timeout) if timeout is not None else nullcontext():
+                        value = await tool.call(self.ctx, call.kwargs or {})
+                    call.output = Tool.format_result(value)
+                except StopRun as exc:
+                    stops.append(exc)
+                    call.output = "The run was stopped by this tool."
+                except TimeoutError:
+                    call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
+                    call.is_error = True
+                except Exception as exc:  # a tool's failure is the model's to see
+                    call.output = f"Error: {type(exc).__name__}: {exc}"
+                    call.is_error = True
+
+        if len(calls) == 1:
+            await one(calls[0])
+        else:
+            async with anyio.create_task_group() as tg:
+                for call in calls:
+                    tg.start_soon(one, call)
+        return stops[0] if stops else None
+
+    def append_results(self, calls: list[_Call]) -> None:
+        for call in calls:
+            self.messages.append(ToolMessage(tool_call_id=call.id, name=call.name,
+                                             content=call.output, is_error=call.is_error))
+            self.records.append(ToolCallRecord(id=call.id, name=call.name, arguments=call.args,
+                                               result=call.output, is_error=call.is_error,
+                                               step=self.step))
+
+    def note_invalid(self, problem: str) -> None:
+        """Count an invalid reply or call; end the run when the budget is spent."""
+        self.invalid_streak += 1
+        if self.invalid_streak >= self.limits.max_invalid_calls:
+            raise self.fail(InvalidToolCallsExceeded(
+                f"{self.invalid_streak} invalid tool calls in a row; last: {problem}",
+                last_problem=problem))
+
+
+def _start_messages(agent: Agent[Any], output: OutputSpec | None, prompt: str | None,
+                    history: list[Message] | None) -> list[Message]:
+    messages = list(history or [])
+    while messages and isinstance(messages[0], SystemMessage):
+        messages.pop(0)
+    instructions = agent.instructions or ""
+    if output is not None:
+        instructions = (instructions + "\n\n" + output.instructions).strip()
+    if instructions:
+        messages.insert(0, SystemMessage(content=instructions))
+    if prompt is not None:
+        messages.append(UserMessage(content=prompt))
+    return messages
+
+
+async def agent_loop(
+    agent: Agent[Any],
+    prompt: str | None,
+    *,
+    history: list[Message] | None = None,
+    deps: Any = None,
+    transcript: list[Message] | None = None,
+) -> AsyncIterator[AgentEvent]:
+    """Run `agent` on `prompt` and yield its events; the last one is `RunFinished`.
+
+    `transcript`, when given, is the list the run appends to: it stays consistent (every
+    tool call answered) however the run ends, so a caller keeps it after any failure.
+    """
+    messages = transcript if transcript is not None else []
+    run = _Run(agent, messages, deps)
+    messages.extend(_start_messages(agent, run.output, prompt, history))
+    limits, output = run.limits, run.output
+    try:
+        async with run.ctx.exit_stack:
+            while True:
+                run.step += 1
+                run.ctx.step = run.step
+                if run.step > limits.max_steps:
+                    raise run.fail(LimitExceeded(
+                        f"the run reached max_steps={limits.max_steps}", limit="max_steps"))
+                async for event in run.model_turn():
+                    yield event
+                response = run.response
+                assert response is not None
+                run.usage.add(response.usage)
+                message = response.message
+                messages.append(message)
+                yield StepFinished(usage=response.usage, finish_reason=message.finish_reason,
+                                   step=run.step)
+                if limits.token_budget is not None and run.usage.total_tokens > limits.token_budget:
+                    raise run.fail(LimitExceeded(
+                        f"the run used {run.usage.total_tokens} tokens, over its budget of "
+                        f"{limits.token_budget}", limit="token_budget"))
+
+                if not message.tool_calls and not message.broken_tool_calls:
+                    if not message.content.strip() and message.reasoning.strip():
+                        if run.nudged:
+                            raise run.fail(ModelBehaviorError(
+                                "the model replied with reasoning only (no answer and no tool "
+                                "call) twice in a row"))
+                        run.nudged = True
+                        messages.append(UserMessage(content=THINKING_ONLY_NUDGE))
+                        continue
+                    if output is None:
+                        yield RunFinished(result=run.result(message.content), step=run.step)
+                        return
+                    value, problem = output.parse_text(message.content)
+                    if problem is None:
+                        yield RunFinished(result=run.result(value), step=run.step)
+                        return
+                    messages.append(UserMessage(content=problem))
+                    run.note_invalid(problem)
+                    continue
+                run.nudged = False
+
+                calls = run.check_calls(message)
+                for call in calls:
+                    if call.error is None:
+                        run.invalid_streak = 0
+                        yield ToolCallReady(id=call.id, name=call.name, arguments=call.args or {},
+                                            step=run.step)
+                    else:
+                        call.output = f"Error: {call.error}. The call was not run; fix it and retry."
+                        call.is_error = True
+                        yield InvalidToolCall(id=call.id, name=call.name, error=call.error,
+                                              step=run.step)
+                for broken in message.broken_tool_calls:
+                    yield InvalidToolCall(id=broken.id, name=broken.name, error=broken.reason,
+                                          step=run.step)
+
+                runnable = [c for c in calls if c.tool is not None]
+                run.total_calls += len(runnable)
+                if limits.max_tool_calls is not None and run.total_calls > limits.max_tool_calls:
+                    for c in runnable:
+                        c.output = "Error: not run: the run's tool-call limit was reached."
+                        c.is_error = True
+                    run.append_results(calls)
+                    raise run.fail(LimitExceeded(
+                        f"the run reached max_tool_calls={limits.max_tool_calls}",
+                        limit="max_tool_calls"))
+
+                final = next((c for c in runnable if c.name == FINAL_TOOL_NAME), None)
+                stop: StopRun | None = None
+                if final is not None:
+                    for c in runnable:
+                        c.output = "Not run: the final result was given in the same reply."
+                        c.is_error = c is not final
+                    final.output = "Final result accepted."
+                elif runnable:
+                    stop = await run.run_tools(runnable)
+                run.append_results(calls)
+                if message.broken_tool_calls:
+                    messages.append(UserMessage(content=_broken_notice(message)))
+                for call in calls:
+                    yield ToolResult(id=call.id, name=call.name, content=call.output,
+                                     is_error=call.is_error, step=run.step)
+
+                if final is not None and output is not None:
+                    value = output.from_arguments(final.kwargs or {})
+                    yield RunFinished(result=run.result(value), step=run.step)
+                    return
+                if stop is not None:
+                    yield RunFinished(result=run.result(stop.output), step=run.step)
+                    return
+                left = run.remaining()
+                if left is not None and left <= 0:
+                    raise run.timed_out()
+                problems = [c.error for c in calls if c.error] + [
+                    f"call to {b.name!r}: {b.reason}" for b in message.broken_tool_calls]
+                for problem in problems:
+                    run.note_invalid(problem)
+    finally:
+        close_open_calls(messages)
+
+
+def close_open_calls(messages: list[Message]) -> None:
+    """Answer every unanswered tool call of the last assistant turn (a run cut short)."""
+    for i in range(len(messages) - 1, -1, -1):
+        msg = messages[i]
+        if isinstance(msg, AssistantMessage):
+            answered = {m.tool_call_id for m in messages[i + 1:] if isinstance(m, ToolMessage)}
+            for tc in msg.tool_calls:
+                if tc.id not in answered:
+                    messages.append(ToolMessage(
+                        tool_call_id=tc.id, name=tc.name, is_error=True,
+                        content="Error: not run: the run was interrupted before this call ran."))
+            return
+        if not isinstance(msg, ToolMessage):
+            return
+
+
+def _broken_notice(message: AssistantMessage) -> str:
+    lines = [f"- {b.name!r} (id {b.id}): {b.reason}. It was not run."
+             for b in message.broken_tool_calls]
+    return ("Some of your tool calls could not be read:\n" + "\n".join(lines)
+            + "\nSend them again with complete, valid JSON arguments.")
