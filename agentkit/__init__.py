@@ -89,7 +89,44 @@ _EXPORTS: dict[str, str] = {
     "Usage": "usage",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "Agent",
+    "AgentError",
+    "AgentEvent",
+    "AssistantMessage",
+    "InvalidToolCall",
+    "InvalidToolCallsExceeded",
+    "LimitExceeded",
+    "Message",
+    "ModelAPIError",
+    "ModelBehaviorError",
+    "ModelRetry",
+    "ModelSettings",
+    "RunContext",
+    "RunFinished",
+    "RunResult",
+    "StepFinished",
+    "StopRun",
+    "SystemMessage",
+    "TextDelta",
+    "ThinkingDelta",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolCall",
+    "ToolCallArgumentsDelta",
+    "ToolCallReady",
+    "ToolCallRecord",
+    "ToolCallStarted",
+    "ToolMessage",
+    "ToolResult",
+    "Usage",
+    "UserError",
+    "UserMessage",
+    "__version__",
+    "dump_messages",
+    "load_messages",
+    "tool",
+]
 
 
 def __getattr__(name: str) -> Any:

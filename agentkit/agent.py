@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -32,7 +32,7 @@ class Limits:
     | max_tool_calls | tool executions per run | LimitExceeded("max_tool_calls") |
     | token_budget | input + output tokens per run | LimitExceeded("token_budget") |
     | timeout | wall-clock seconds per run | LimitExceeded("timeout") |
-    | tool_timeout | seconds per tool call (a tool's own `timeout` wins) | error result to the model |
+    | tool_timeout | seconds per tool call (a tool's `timeout` wins) | error result to the model |
     | tool_concurrency | tool calls run at once | calls wait their turn |
     | max_invalid_calls | invalid calls/replies in a row | InvalidToolCallsExceeded |
     | retry | retries of failed model requests | the ModelAPIError is raised |
@@ -62,6 +62,16 @@ class Agent(Generic[OutputT]):
 
     __slots__ = ("_model", "_model_spec", "instructions", "limits", "name", "output_type",
                  "settings", "thinking", "tools")
+
+    _model: Model | None
+    _model_spec: Model | str | None
+    instructions: str | None
+    tools: tuple[Tool, ...]
+    output_type: Any
+    thinking: bool | None
+    name: str
+    limits: Limits
+    settings: ModelSettings
 
     def __init__(
         self,
@@ -169,7 +179,7 @@ class AgentStream:
 
         self.messages: list[Message] = []
         self.result: RunResult | None = None
-        self._gen = agent_loop(agent, prompt, history=history, deps=deps,
+        self._gen: AsyncGenerator[AgentEvent, None] = agent_loop(agent, prompt, history=history, deps=deps,
                                transcript=self.messages)
 
     def __aiter__(self) -> AsyncIterator[AgentEvent]:

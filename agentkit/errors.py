@@ -70,7 +70,7 @@ class ToolTimeout(Exception):
     """Raised inside the loop when a tool exceeds its time limit (reported to the model)."""
 
 
-class StopRun(Exception):  # noqa: N818 - a control-flow signal, named for what it does
+class StopRun(Exception):
     """Raise from a tool to end the run now; `output` becomes the run's output."""
 
     def __init__(self, output: Any = None) -> None:

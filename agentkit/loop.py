@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -273,7 +273,7 @@ async def agent_loop(
     history: list[Message] | None = None,
     deps: Any = None,
     transcript: list[Message] | None = None,
-) -> AsyncIterator[AgentEvent]:
+) -> AsyncGenerator[AgentEvent, None]:
     """Run `agent` on `prompt` and yield its events; the last one is `RunFinished`.
 
     `transcript`, when given, is the list the run appends to: it stays consistent (every
@@ -333,7 +333,7 @@ async def agent_loop(
                         yield ToolCallReady(id=call.id, name=call.name, arguments=call.args or {},
                                             step=run.step)
                     else:
-                        call.output = f"Error: {call.error}. The call was not run; fix it and retry."
+                        call.output = f"Error: {call.error}\nThe call was not run; fix it, retry."
                         call.is_error = True
                         yield InvalidToolCall(id=call.id, name=call.name, error=call.error,
                                               step=run.step)

@@ -106,7 +106,7 @@ def function_schema(fn: Callable[..., Any], description: str | None = None) -> F
         doc_desc = None if _annotated_description(annotation) else param_docs.get(p.name)
         fields[p.name] = (annotation, Field(default, description=doc_desc) if doc_desc else default)
         names.append(p.name)
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{fn.__name__}_params",
         __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
         **fields,

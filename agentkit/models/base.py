@@ -7,7 +7,7 @@ assembled `AssistantMessage` and the usage. Wire formats live behind this seam.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -118,4 +118,4 @@ class Model(Protocol):
     @property
     def thinking(self) -> bool | None: ...
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]: ...
+    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]: ...
