@@ -1,0 +1,48 @@
+"""The `agentkit` command line. Subcommands import what they need when they run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentkit",
+        description="Thinking-mode tool-calling agents: run one, watch it think, test it offline.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from .run import register as register_run
+
+    register_run(sub)
+    from .demo import register as register_demo
+
+    register_demo(sub)
+    from agentkit.sandbox.cli import register as register_sandbox
+
+    register_sandbox(sub)
+    from agentkit.tau2.cli import register as register_tau2
+
+    register_tau2(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Live terminal view of a run's events (or JSON lines)."""
+
+from __future__ import annotations
+
+import json
+from typing import TextIO
+
+from ..events import (
+    AgentEvent,
+    InvalidToolCall,
+    ModelRetry,
+    RunFinished,
+    StepFinished,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallReady,
+    ToolCallStarted,
+    ToolResult,
+)
+
+__all__ = ["EventPrinter"]
+
+DIM, BOLD, RED, GREEN, CYAN, RESET = "\033[2m", "\033[1m", "\033[31m", "\033[32m", "\033[36m", "\033[0m"
+
+
+def _short(text: str, limit: int = 400) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more chars)"
+
+
+class EventPrinter:
+    """Thinking dimmed as it streams, tool calls with arguments, shortened results, the answer."""
+
+    def __init__(self, out: TextIO, *, color: bool | None = None, as_json: bool = False) -> None:
+        self.out = out
+        self.json = as_json
+        self.color = out.isatty() if color is None else color
+        self._mode = ""
+
+    def _c(self, code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if self.color else text
+
+    def _switch(self, mode: str, header: str = "") -> None:
+        if self._mode != mode:
+            if self._mode:
+                self.out.write("\n")
+            if header:
+                self.out.write(header)
+            self._mode = mode
+
+    def __call__(self, event: AgentEvent) -> None:
+        if self.json:
+            self.out.write(event.model_dump_json() + "\n")
+            self.out.flush()
+            return
+        w = self.out.write
+        if isinstance(event, ThinkingDelta):
+            self._switch("think", self._c(DIM, "thinking: "))
+            w(self._c(DIM, event.text))
+        elif isinstance(event, TextDelta):
+            self._switch("text", self._c(BOLD, "answer: "))
+            w(event.text)
+        elif isinstance(event, ToolCallStarted):
+            self._switch("")
+        elif isinstance(event, ToolCallReady):
+            self._switch("tool")
+            args = json.dumps(event.arguments, ensure_ascii=False)
+            w(self._c(CYAN, f"→ {event.name}") + f" {_short(args, 300)}\n")
+        elif isinstance(event, InvalidToolCall):
+            self._switch("tool")
+            w(self._c(RED, f"✗ invalid call {event.name}: {_short(event.error, 300)}") + "\n")
+        elif isinstance(event, ToolResult):
+            self._switch("tool")
+            mark = self._c(RED, "✗") if event.is_error else self._c(GREEN, "←")
+            w(f"{mark} {event.name}: {_short(event.content)}\n")
+        elif isinstance(event, ModelRetry):
+            self._switch("")
+            w(self._c(RED, f"(retrying model request in {event.delay:.1f}s: {event.error})") + "\n")
+        elif isinstance(event, StepFinished):
+            self._switch("")
+        elif isinstance(event, RunFinished):
+            self._switch("")
+            u = event.result.usage
+            w(self._c(DIM, f"[{event.result.steps} steps, {u.requests} requests, "
+                           f"{u.input_tokens} in / {u.output_tokens} out tokens "
+                           f"({u.reasoning_tokens} reasoning)]") + "\n")
+        self.out.flush()

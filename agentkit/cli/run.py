@@ -1,0 +1,95 @@
+"""`agentkit run "task"`: one agent run against a real server, shown live."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+BUILTINS = ("code", "files", "web")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("run", help="run an agent on a task and watch it think")
+    p.add_argument("task", help="what the agent should do")
+    p.add_argument("--model", default=None, help="model name (default: qwen3-max on DashScope)")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible base URL")
+    p.add_argument("--api-key", default=None, help="API key (default: from the environment)")
+    p.add_argument("--profile", default="auto", help="server dialect (dashscope, vllm, ...)")
+    p.add_argument("--no-thinking", action="store_true", help="Instruct mode: no reasoning")
+    p.add_argument("--tools", default="", help=f"built-in tools, comma-separated: {','.join(BUILTINS)}")
+    p.add_argument("--root", default=".", help="root directory for the file tools")
+    p.add_argument("--instructions", default="You are a helpful assistant. Use tools when useful.")
+    p.add_argument("--max-steps", type=int, default=30)
+    p.add_argument("--json", action="store_true", help="print events as JSON lines")
+    p.set_defaults(func=_run)
+
+
+def build_tools(names: str, root: str) -> list[Any]:
+    tools: list[Any] = []
+    for name in [n.strip() for n in names.split(",") if n.strip()]:
+        if name == "code":
+            from agentkit.tools import code_tools
+
+            tools += code_tools()
+        elif name == "files":
+            from agentkit.tools import file_tools
+
+            tools += file_tools(root)
+        elif name == "web":
+            from agentkit.tools import web_tools
+
+            tools += web_tools()
+        else:
+            raise SystemExit(f"unknown tool set {name!r}; choose from {', '.join(BUILTINS)}")
+    return tools
+
+
+def _run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from agentkit import Agent, AgentError, UserError
+    from agentkit.models import OpenAICompatModel
+
+    from .render import EventPrinter
+
+    key = args.api_key or os.environ.get("DASHSCOPE_API_KEY") or os.environ.get("OPENAI_API_KEY")
+    if not key and not args.base_url:
+        print(
+            "No API key found. Set one of:\n"
+            "  export DASHSCOPE_API_KEY=sk-...   # Qwen3-Max on Alibaba Cloud Model Studio\n"
+            "  export OPENAI_API_KEY=...         # with OPENAI_BASE_URL for another server\n"
+            "or pass --base-url (and --api-key) for a local server such as vLLM or Ollama.\n"
+            "To see agentkit work offline, run: agentkit demo",
+            file=sys.stderr,
+        )
+        return 2
+    printer = EventPrinter(sys.stdout, as_json=args.json)
+    try:
+        kwargs: dict[str, Any] = {"profile": args.profile, "thinking": not args.no_thinking}
+        if args.base_url:
+            kwargs["base_url"] = args.base_url
+        if args.api_key:
+            kwargs["api_key"] = args.api_key
+        elif args.base_url and not key:
+            kwargs["api_key"] = "EMPTY"
+        model = OpenAICompatModel(args.model, **kwargs) if args.model else OpenAICompatModel(
+            **kwargs)
+        agent = Agent(model, args.instructions, build_tools(args.tools, args.root),
+                      max_steps=args.max_steps)
+
+        async def main() -> None:
+            async for event in agent.stream(args.task):
+                printer(event)
+
+        anyio.run(main)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except AgentError as exc:
+        print(f"\nrun failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0

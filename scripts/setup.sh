@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Set up everything agentkit needs on a fresh Debian machine (idempotent).
+#   scripts/setup.sh            Python venv with agentkit and its dev extras
+#   scripts/setup.sh --docker   ... plus a running Docker engine and the sandbox image
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_docker=0
+[ "${1:-}" = "--docker" ] && want_docker=1
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# 1. Python: a venv with agentkit installed editable (re-installed when pyproject changes).
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then apt_install python3-venv; fi
+[ -x .venv/bin/python ] || { log "creating .venv"; "$PY" -m venv .venv; }
+stamp=.venv/.agentkit-installed
+digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+  log "installing agentkit[dev] into .venv"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev]'
+  echo "$digest" > "$stamp"
+fi
+
+[ $want_docker = 1 ] || exit 0
+
+# 2. Docker engine: install docker.io and start dockerd when no daemon answers.
+if ! docker info >/dev/null 2>&1; then
+  command -v dockerd >/dev/null 2>&1 || apt_install docker.io
+  if ! docker info >/dev/null 2>&1; then
+    log "starting dockerd"
+    (as_root nohup dockerd >/tmp/agentkit-dockerd.log 2>&1 &)
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  fi
+  docker info >/dev/null 2>&1 || { log "dockerd did not start; see /tmp/agentkit-dockerd.log"; exit 1; }
+fi
+
+# 3. The sandbox image, built offline (debootstrap + docker import + PyPI wheels) if missing.
+apt_install debootstrap
+.venv/bin/python -m agentkit.sandbox build --offline --if-missing
