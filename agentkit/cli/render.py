@@ -20,7 +20,8 @@ from ..events import (
 
 __all__ = ["EventPrinter"]
 
-DIM, BOLD, RED, GREEN, CYAN, RESET = "\033[2m", "\033[1m", "\033[31m", "\033[32m", "\033[36m", "\033[0m"
+DIM, BOLD, RESET = "\033[2m", "\033[1m", "\033[0m"
+RED, GREEN, CYAN = "\033[31m", "\033[32m", "\033[36m"
 
 
 def _short(text: str, limit: int = 400) -> str:

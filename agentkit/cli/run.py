@@ -20,7 +20,8 @@ def register(sub: Any) -> None:
     p.add_argument("--api-key", default=None, help="API key (default: from the environment)")
     p.add_argument("--profile", default="auto", help="server dialect (dashscope, vllm, ...)")
     p.add_argument("--no-thinking", action="store_true", help="Instruct mode: no reasoning")
-    p.add_argument("--tools", default="", help=f"built-in tools, comma-separated: {','.join(BUILTINS)}")
+    p.add_argument("--tools", default="",
+                   help=f"built-in tools, comma-separated: {','.join(BUILTINS)}")
     p.add_argument("--root", default=".", help="root directory for the file tools")
     p.add_argument("--instructions", default="You are a helpful assistant. Use tools when useful.")
     p.add_argument("--max-steps", type=int, default=30)
