@@ -159,7 +159,13 @@ class Agent(Generic[OutputT]):
         import anyio
 
         async def main() -> RunResult:
-            return await self.run(prompt, history=history, deps=deps)
+            try:
+                return await self.run(prompt, history=history, deps=deps)
+            finally:
+                # the event loop ends with this call: release the model's connections on it
+                close = getattr(self._model, "aclose", None)
+                if close is not None:
+                    await close()
 
         try:
             import asyncio
@@ -179,8 +185,8 @@ class AgentStream:
 
         self.messages: list[Message] = []
         self.result: RunResult | None = None
-        self._gen: AsyncGenerator[AgentEvent, None] = agent_loop(agent, prompt, history=history, deps=deps,
-                               transcript=self.messages)
+        self._gen: AsyncGenerator[AgentEvent, None] = agent_loop(
+            agent, prompt, history=history, deps=deps, transcript=self.messages)
 
     def __aiter__(self) -> AsyncIterator[AgentEvent]:
         return self

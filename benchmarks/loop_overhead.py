@@ -1,0 +1,270 @@
+"""CPU cost of the agent loop per step, against two baselines measured in the same run.
+
+A 10-step tool loop against the loopback server (run in a child process, so only the
+client's CPU is counted). Each step is shaped like a real Thinking-mode stream: about 40
+reasoning deltas, then one tool call in about 6 argument fragments (DashScope's shape).
+
+- agentkit: `Agent` + `OpenAICompatModel` (the real thing: events, validation, transcript).
+- openai-sdk: a minimal hand-written loop on `AsyncOpenAI(...).chat.completions.create(
+  stream=True)`.
+- httpx-floor: a minimal loop on plain httpx that reads the SSE lines and parses them itself.
+
+Then 500 concurrent agentkit runs in one process: wall time and peak memory per run.
+
+    .venv/bin/python benchmarks/loop_overhead.py [--runs 20] [--concurrent 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+HERE = Path(__file__).resolve().parent
+STEPS_PER_RUN = 10
+TOOL_ARGS = {"query": "flights from Paris to Tokyo", "date": "2024-05-20", "passengers": 2,
+             "cabin": "economy", "flexible": True}
+
+
+def lookup(query: str, date: str, passengers: int, cabin: str, flexible: bool) -> str:
+    return "3 flights found"
+
+
+TOOL_SPEC = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "Search flights.",
+        "parameters": {
+            "type": "object",
+            "properties": {"query": {"type": "string"}, "date": {"type": "string"},
+                           "passengers": {"type": "integer"}, "cabin": {"type": "string"},
+                           "flexible": {"type": "boolean"}},
+            "required": ["query", "date", "passengers", "cabin", "flexible"],
+        },
+    },
+}
+
+
+# ---------------------------------------------------------------- baselines (minimal loops)
+async def openai_sdk_run(base_url: str, prompt: str) -> int:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    steps = 0
+    async with client:
+        while True:
+            steps += 1
+            stream = await client.chat.completions.create(
+                model="qwen3-max", messages=messages, tools=[TOOL_SPEC], stream=True,  # type: ignore[list-item]
+                stream_options={"include_usage": True},
+                extra_body={"enable_thinking": True})
+            reasoning, content, calls = [], [], {}  # type: ignore[var-annotated]
+            async for chunk in stream:
+                if not chunk.choices:
+                    continue
+                delta = chunk.choices[0].delta
+                extra = delta.model_extra or {}
+                if extra.get("reasoning_content"):
+                    reasoning.append(extra["reasoning_content"])
+                if delta.content:
+                    content.append(delta.content)
+                for tc in delta.tool_calls or []:
+                    slot = calls.setdefault(tc.index, {"id": "", "name": "", "args": []})
+                    if tc.id:
+                        slot["id"] = tc.id
+                    if tc.function and tc.function.name:
+                        slot["name"] = tc.function.name
+                    if tc.function and tc.function.arguments:
+                        slot["args"].append(tc.function.arguments)
+            if not calls:
+                return steps
+            tool_calls = [{"id": c["id"], "type": "function",
+                           "function": {"name": c["name"], "arguments": "".join(c["args"])}}
+                          for c in calls.values()]
+            messages.append({"role": "assistant", "content": "".join(content),
+                             "tool_calls": tool_calls})
+            for c in tool_calls:
+                args = json.loads(c["function"]["arguments"])
+                messages.append({"role": "tool", "tool_call_id": c["id"],
+                                 "content": lookup(**args)})
+
+
+async def httpx_floor_run(base_url: str, prompt: str) -> int:
+    import httpx
+
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    steps = 0
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        while True:
+            steps += 1
+            body = {"model": "qwen3-max", "messages": messages, "tools": [TOOL_SPEC],
+                    "stream": True, "stream_options": {"include_usage": True},
+                    "enable_thinking": True}
+            reasoning, content, calls = [], [], {}  # type: ignore[var-annotated]
+            async with client.stream("POST", "/chat/completions", json=body) as resp:
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data: ") or line == "data: [DONE]":
+                        continue
+                    chunk = json.loads(line[6:])
+                    if not chunk["choices"]:
+                        continue
+                    delta = chunk["choices"][0]["delta"]
+                    if delta.get("reasoning_content"):
+                        reasoning.append(delta["reasoning_content"])
+                    if delta.get("content"):
+                        content.append(delta["content"])
+                    for tc in delta.get("tool_calls") or []:
+                        slot = calls.setdefault(tc["index"], {"id": "", "name": "", "args": []})
+                        fn = tc.get("function") or {}
+                        if tc.get("id"):
+                            slot["id"] = tc["id"]
+                        if fn.get("name"):
+                            slot["name"] = fn["name"]
+                        if fn.get("arguments"):
+                            slot["args"].append(fn["arguments"])
+            if not calls:
+                return steps
+            tool_calls = [{"id": c["id"], "type": "function",
+                           "function": {"name": c["name"], "arguments": "".join(c["args"])}}
+                          for c in calls.values()]
+            messages.append({"role": "assistant", "content": "".join(content),
+                             "tool_calls": tool_calls})
+            for c in tool_calls:
+                args = json.loads(c["function"]["arguments"])
+                messages.append({"role": "tool", "tool_call_id": c["id"],
+                                 "content": lookup(**args)})
+
+
+# ---------------------------------------------------------------- agentkit
+def make_agent(base_url: str) -> Any:
+    from agentkit import Agent, tool
+    from agentkit.models import OpenAICompatModel
+
+    model = OpenAICompatModel("qwen3-max", base_url=base_url, api_key="bench", profile="dashscope")
+    return Agent(model, None, [tool(lookup)], max_steps=STEPS_PER_RUN + 2)
+
+
+async def agentkit_run(agent: Any, prompt: str) -> int:
+    result = await agent.run(prompt)
+    return int(result.steps)
+
+
+# ---------------------------------------------------------------- measurement
+async def measure(name: str, fn: Any, runs: int) -> dict[str, float]:
+    await fn("warm-up")
+    gc.collect()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    steps = 0
+    for i in range(runs):
+        steps += await fn(f"run {i}")
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    assert steps == runs * STEPS_PER_RUN, (name, steps)
+    return {"cpu_ms_per_step": 1000 * cpu / steps, "wall_ms_per_step": 1000 * wall / steps}
+
+
+def rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def concurrent(agent: Any, n: int) -> dict[str, float]:
+    await agent.run("warm-up")
+    gc.collect()
+    peak_rss, base_rss = 0, rss_kb()
+    stop = anyio.Event()
+
+    async def sample() -> None:
+        nonlocal peak_rss
+        while not stop.is_set():
+            peak_rss = max(peak_rss, rss_kb())
+            await anyio.sleep(0.005)
+
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    steps: list[int] = []
+
+    async def one(i: int) -> None:
+        steps.append(await agentkit_run(agent, f"concurrent {i}"))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sample)
+        async with anyio.create_task_group() as runs:
+            for i in range(n):
+                runs.start_soon(one, i)
+        stop.set()
+    wall = time.perf_counter() - t0
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(steps) == n and all(s == STEPS_PER_RUN for s in steps)
+    return {"wall_s": wall, "rss_peak_kb_per_run": (peak_rss - base_rss) / n,
+            "traced_peak_kb_per_run": traced_peak / 1024 / n}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--concurrent", type=int, default=500)
+    args = parser.parse_args()
+
+    from agentkit.testing import Chunking, LoopbackServer
+
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])
+    chunking = Chunking(reasoning_parts=40, argument_parts=6)
+    server = LoopbackServer(responder="_bench_responder:ten_step_loop", chunking=chunking,
+                            record=False, process=True)
+    with server:
+        base = server.base_url
+
+        async def run_all() -> dict[str, Any]:
+            agent = make_agent(base)
+            out: dict[str, Any] = {}
+            # interleave the three so drift on the machine hits each alike
+            for _ in range(2):
+                for name, fn in (
+                    ("httpx-floor", lambda p: httpx_floor_run(base, p)),
+                    ("openai-sdk", lambda p: openai_sdk_run(base, p)),
+                    ("agentkit", lambda p: agentkit_run(agent, p)),
+                ):
+                    r = await measure(name, fn, max(1, args.runs // 2))
+                    acc = out.setdefault(name, {"cpu_ms_per_step": 0.0, "wall_ms_per_step": 0.0})
+                    for k, v in r.items():
+                        acc[k] += v / 2
+            if args.concurrent:
+                out["concurrent"] = await concurrent(agent, args.concurrent)
+            return out
+
+        res = anyio.run(run_all)
+
+    floor = res["httpx-floor"]["cpu_ms_per_step"]
+    print(f"loop overhead: {STEPS_PER_RUN}-step tool loop, ~40 reasoning deltas + 1 call in 6 "
+          f"fragments per step, {args.runs} runs each (python {sys.version.split()[0]})")
+    print(f"{'loop':<14}{'CPU ms/step':>12}{'wall ms/step':>14}{'× floor':>9}")
+    for name in ("httpx-floor", "openai-sdk", "agentkit"):
+        r = res[name]
+        print(f"{name:<14}{r['cpu_ms_per_step']:>12.2f}{r['wall_ms_per_step']:>14.2f}"
+              f"{r['cpu_ms_per_step'] / floor:>9.2f}")
+    sdk = res["openai-sdk"]["cpu_ms_per_step"]
+    print(f"agentkit vs openai-sdk loop: {res['agentkit']['cpu_ms_per_step'] / sdk:.2f}×")
+    if "concurrent" in res:
+        c = res["concurrent"]
+        print(f"{args.concurrent} concurrent runs ({STEPS_PER_RUN} steps each): "
+              f"wall {c['wall_s']:.2f} s, peak RSS growth {c['rss_peak_kb_per_run']:.1f} KB/run, "
+              f"peak traced Python memory {c['traced_peak_kb_per_run']:.1f} KB/run")
+
+
+if __name__ == "__main__":
+    main()
