@@ -11,6 +11,7 @@ running tool stop).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -49,7 +50,15 @@ def make_app(agent: Agent[Any]) -> Starlette:
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
-    return Starlette(routes=[Route("/runs", run, methods=["POST"])])
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        # release the model's HTTP connection pool with the server's event loop
+        close = getattr(agent.resolved_model(), "aclose", None)
+        if close is not None:
+            await close()
+
+    return Starlette(routes=[Route("/runs", run, methods=["POST"])], lifespan=lifespan)
 
 
 # The default model (Qwen3-Max on DashScope, key from DASHSCOPE_API_KEY) is created on the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -30,9 +31,22 @@ async def disconnected(server: LoopbackServer) -> None:
             await anyio.sleep(0.02)
 
 
+_open: list[OpenAICompatModel] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_models() -> AsyncIterator[None]:
+    """Close each test's connection pools on the test's own event loop."""
+    yield
+    while _open:
+        await _open.pop().aclose()
+
+
 def model_for(server: LoopbackServer, **kw: object) -> OpenAICompatModel:
-    return OpenAICompatModel("qwen3-max", base_url=server.base_url, api_key="test",
-                             profile="dashscope", **kw)  # type: ignore[arg-type]
+    model = OpenAICompatModel("qwen3-max", base_url=server.base_url, api_key="test",
+                              profile="dashscope", **kw)  # type: ignore[arg-type]
+    _open.append(model)
+    return model
 
 
 async def test_thinking_contract_on_every_request() -> None:
@@ -88,6 +102,7 @@ async def test_retries_over_http_honour_retry_after() -> None:
 
 async def test_unreachable_server_is_a_clear_error() -> None:
     model = OpenAICompatModel("m", base_url="http://127.0.0.1:9/v1", api_key="x")
+    _open.append(model)
     with pytest.raises(ModelAPIError) as err:
         await Agent(model, retry=RetryPolicy(max_retries=1, base_delay=0.01)).run("hi")
     assert err.value.retryable
