@@ -33,7 +33,7 @@ class Limits:
     | token_budget | input + output tokens per run | LimitExceeded("token_budget") |
     | timeout | wall-clock seconds per run | LimitExceeded("timeout") |
     | tool_timeout | seconds per tool call (a tool's `timeout` wins) | error result to the model |
-    | tool_concurrency | tool calls run at once | calls wait their turn |
+    | tool_concurrency | tool calls run at once (1: in call order) | calls wait their turn |
     | max_invalid_calls | invalid calls/replies in a row | InvalidToolCallsExceeded |
     | retry | retries of failed model requests | the ModelAPIError is raised |
     """

@@ -20,7 +20,8 @@ DepsT = TypeVar("DepsT")
 class RunContext(Generic[DepsT]):
     """Per-run state handed to tools whose first parameter is typed `RunContext`.
 
-    `state` is scratch space shared by the run's tools (for example a lazily created
+    Each tool call gets a shallow copy with `tool_call_id` set. `state` is scratch
+    space shared by the run's tools (for example a lazily created
     sandbox); `exit_stack` is closed when the run ends, however it ends, so a tool can
     register cleanup there.
     """
@@ -30,5 +31,6 @@ class RunContext(Generic[DepsT]):
     messages: list[Message]
     usage: Usage
     step: int = 0
+    tool_call_id: str | None = None  # set in the copy a tool receives: the call being run
     state: dict[str, Any] = field(default_factory=dict)
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, nullcontext
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -213,8 +214,9 @@ class _Run:
                 timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
             async with limiter:
                 try:
+                    ctx = replace(self.ctx, tool_call_id=call.id)
                     with anyio.fail_after(timeout) if timeout is not None else nullcontext():
-                        value = await tool.call(self.ctx, call.kwargs or {})
+                        value = await tool.call(ctx, call.kwargs or {})
                     call.output = Tool.format_result(value)
                 except StopRun as exc:
                     stops.append(exc)
@@ -226,8 +228,9 @@ class _Run:
                     call.output = f"Error: {type(exc).__name__}: {exc}"
                     call.is_error = True
 
-        if len(calls) == 1:
-            await one(calls[0])
+        if len(calls) == 1 or self.limits.tool_concurrency <= 1:
+            for call in calls:  # one at a time, in call order
+                await one(call)
         else:
             async with anyio.create_task_group() as tg:
                 for call in calls:

@@ -158,7 +158,7 @@ def _demo(args: argparse.Namespace) -> int:
     import anyio
 
     from agentkit import Agent, AgentError
-    from agentkit.tools import file_tools, web_tools
+    from agentkit.tools import file_tools, share_workspace, web_tools
 
     from .render import EventPrinter
 
@@ -167,7 +167,7 @@ def _demo(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="agentkit-demo-"))
     with (workdir / "sales.csv").open("w", newline="") as fh:
         csv.writer(fh).writerows(SALES)
-    workdir.chmod(0o777)  # the sandbox's unprivileged user writes here too (a throwaway dir)
+    share_workspace(workdir)  # the sandbox user and the file tools share this directory
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr))
     code_tool = "code_interpreter"
     tools: list[Any] = [*file_tools(workdir), *web_tools(allow_private=True)]

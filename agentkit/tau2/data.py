@@ -5,7 +5,8 @@ Resolution order for the data directory: explicit argument > ``$TAU2_DATA_DIR`` 
 the one holding ``tau2/domains/<domain>/`` (tau2's own ``DATA_DIR`` layout).
 
 Pristine DBs are validated once per (model class, file) and kept; every environment gets its
-own cheap copy (:func:`fresh_db`), so the 7 MB airline DB is not parsed again per task.
+own cheap copy-on-write copy (:func:`fresh_db`, :mod:`agentkit.tau2.cow`), so the 7 MB airline
+DB is neither parsed nor deep-copied again per task.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import TypeVar
 
+from .cow import cow_copy
 from .tasks import Task, load_splits, load_tasks_file
 from .toolkit import DB, load_data_file
 
@@ -101,13 +103,13 @@ def pristine_db(cls: type[DBT], path: str | Path) -> DBT:
 
 
 def copy_db(db: DBT) -> DBT:
-    """An independent deep copy of a DB (fastest measured way; see benchmarks/tau2_grading)."""
+    """A fully independent deep copy of a DB (plain dicts, no sharing)."""
     return type(db).model_validate(db.model_dump())
 
 
 def fresh_db(cls: type[DBT], path: str | Path) -> DBT:
-    """A private, mutable copy of the pristine DB at ``path``."""
-    return copy_db(pristine_db(cls, path))
+    """A private, mutable copy of the pristine DB at ``path`` (copy-on-write, see ``cow``)."""
+    return cow_copy(pristine_db(cls, path))
 
 
 def tasks_for(path: str | Path) -> list[Task]:

@@ -203,7 +203,9 @@ class Environment:
         self.sync_tools()
         return result
 
-    def run_env_assertion(self, assertion: EnvAssertion, raise_assertion_error: bool = True) -> bool:
+    def run_env_assertion(
+        self, assertion: EnvAssertion, raise_assertion_error: bool = True
+    ) -> bool:
         """Evaluate an assertion function; True when its result equals ``assert_value``."""
         if not isinstance(assertion, EnvAssertion):
             raise ValueError(f"Assertion must be an EnvAssertion. Got {assertion}")

@@ -17,7 +17,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .cow import cow_hash
 
 __all__ = [
     "DB",
@@ -87,7 +89,9 @@ def update_model_with_dict(model: DBT, update: dict[str, Any]) -> DBT:
 
 
 class DB(BaseModel):
-    """Base class of domain databases (pydantic models)."""
+    """Base class of domain databases (pydantic models; unknown fields are rejected)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     @classmethod
     def load(cls: type[DBT], path: str | Path) -> DBT:
@@ -96,7 +100,8 @@ class DB(BaseModel):
 
     def get_hash(self) -> str:
         """Canonical hash of the whole DB (see :func:`dict_hash`)."""
-        return dict_hash(self.model_dump())
+        fast = cow_hash(self)
+        return fast if fast is not None else dict_hash(self.model_dump())
 
     def get_statistics(self) -> dict[str, Any]:
         """Per-domain statistics; overridden by domains that report any."""
@@ -113,7 +118,7 @@ def load_data_file(path: str | Path) -> Any:
         try:
             import tomllib
         except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib
         with p.open("rb") as fh:
             return tomllib.load(fh)
     raise ValueError(f"Unsupported data file format: {p} (expected .json or .toml)")
@@ -191,7 +196,7 @@ def parse_docstring(doc: str | None) -> ParsedDocstring:
 def tool_schema(func: Callable[..., Any]) -> dict[str, Any]:
     """OpenAI function-tool dict for a (bound) tool method, derived like tau2 derives it."""
     doc = parse_docstring(func.__doc__)
-    sig = inspect.signature(func)
+    sig = inspect.signature(func, eval_str=True)
     fields: dict[str, Any] = {}
     for pname, param in sig.parameters.items():
         anno: Any = param.annotation
@@ -252,10 +257,10 @@ class ToolKitBase:
     def _require(self, name: str) -> Callable[..., Any]:
         if name not in self._tool_names:
             raise ValueError(f"Tool '{name}' not found.")
-        return getattr(self, name)  # type: ignore[no-any-return]
+        return getattr(self, name)
 
     def tool_type(self, name: str) -> ToolType:
-        return getattr(self._require(name), _TOOL_TYPE_ATTR)  # type: ignore[no-any-return]
+        return getattr(self._require(name), _TOOL_TYPE_ATTR)
 
     def tool_mutates_state(self, name: str) -> bool:
         return bool(getattr(self._require(name), _MUTATES_ATTR, True))
@@ -286,4 +291,6 @@ class ToolKitBase:
     def get_db_hash(self) -> str:
         if self.db is None:
             raise ValueError("Database has not been initialized.")
+        if isinstance(self.db, DB):
+            return self.db.get_hash()
         return dict_hash(self.db.model_dump())

@@ -128,7 +128,7 @@ def plan_deltas(step: Step, chunking: Chunking, ids: list[str]) -> Iterator[Delt
         yield ("reasoning", piece)
     for piece in split_text(step.text, chunking.text_parts):
         yield ("text", piece)
-    for i, (c, cid) in enumerate(zip(step.tool_calls, ids)):
+    for i, (c, cid) in enumerate(zip(step.tool_calls, ids, strict=True)):
         index = 0 if chunking.same_index else i
         if chunking.whole_tool_calls:
             yield ("tool", index, cid, c.name, c.arguments)
@@ -261,7 +261,7 @@ def render_json_body(step: Step, chunking: Chunking, *, model: str,
         message["tool_calls"] = [
             {"id": cid, "type": "function",
              "function": {"name": c.name, "arguments": c.arguments}}
-            for c, cid in zip(step.tool_calls, call_ids(step))
+            for c, cid in zip(step.tool_calls, call_ids(step), strict=True)
         ]
     return {
         "id": "chatcmpl-" + uuid.uuid4().hex,

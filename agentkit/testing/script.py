@@ -214,7 +214,7 @@ def step_from_dict(data: dict[str, Any]) -> Step | RawStep:
 
 
 def call(name: str, arguments: dict[str, Any] | str | None = None,
-         id: str | None = None) -> ScriptedCall:  # noqa: A002 - mirrors the wire field
+         id: str | None = None) -> ScriptedCall:
     """A scripted tool call. A dict is JSON-encoded; a str is sent verbatim (may be broken)."""
     if arguments is None:
         text = "{}"

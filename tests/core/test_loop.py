@@ -207,12 +207,32 @@ async def test_sync_tool_runs_in_worker_thread_and_context_is_passed() -> None:
         seen["thread"] = threading.current_thread().name
         seen["deps"] = ctx.deps
         seen["step"] = ctx.step
+
+        seen["call_id"] = ctx.tool_call_id
         return "ok"
 
-    model = ScriptedModel([tool_step(call("who")), reply("done")])
+    model = ScriptedModel([tool_step(call("who", id="call_who")), reply("done")])
     await Agent(model, None, [who]).run("go", deps="my-deps")
     assert seen["thread"] != threading.main_thread().name
     assert seen["deps"] == "my-deps" and seen["step"] == 1
+    assert seen["call_id"] == "call_who"
+
+
+async def test_tool_concurrency_one_runs_in_call_order() -> None:
+    order: list[str] = []
+
+    @tool
+    async def note(name: str, delay: float) -> str:
+        """Note a name after a delay."""
+        await anyio.sleep(delay)
+        order.append(name)
+        return name
+
+    model = ScriptedModel([tool_step(call("note", {"name": "a", "delay": 0.05}),
+                                     call("note", {"name": "b", "delay": 0.0}),
+                                     call("note", {"name": "c", "delay": 0.02})), reply("ok")])
+    await Agent(model, None, [note], tool_concurrency=1).run("go")
+    assert order == ["a", "b", "c"]
 
 
 class City(BaseModel):

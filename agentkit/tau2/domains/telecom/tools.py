@@ -72,9 +72,7 @@ class TelecomTools(AgentSetupMixin, ToolKitBase):
         """
         wanted = full_name.lower()
         return [
-            c
-            for c in self.db.customers
-            if c.full_name.lower() == wanted and c.date_of_birth == dob
+            c for c in self.db.customers if c.full_name.lower() == wanted and c.date_of_birth == dob
         ]
 
     @is_tool(ToolType.READ)
@@ -333,10 +331,8 @@ class TelecomTools(AgentSetupMixin, ToolKitBase):
         )
         return {
             "message": (
-                f"Successfully added {gb_amount} GB of data for line {line_id} "
-                f"for ${charge:.2f}"
+                f"Successfully added {gb_amount} GB of data for line {line_id} for ${charge:.2f}"
             ),
             "new_data_refueling_gb": line.data_refueling_gb,
             "charge": charge,
         }
-

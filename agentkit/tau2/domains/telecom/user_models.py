@@ -7,6 +7,7 @@ tool schema, so their field descriptions are the benchmark's too.
 """
 
 from enum import Enum
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.tau2.toolkit import DB
@@ -88,27 +89,27 @@ class APNSettings(_Strict):
     """Represents the configuration for a single Access Point Name (APN)."""
 
     apn_name: APNNames = Field(
-        APNNames.INTERNET,
+        default=APNNames.INTERNET,
         description="The name identifier for the APN connection.",
     )
     reset_at_reboot: bool = Field(
-        False,
+        default=False,
         description="Whether the APN settings will be reset at the next reboot.",
     )
     mms_apn: str | None = Field(
-        "mms",
+        default="mms",
         description="Specific APN name used for MMS traffic, if different from general data.",
     )
     mmsc_url: str | None = Field(
-        "http://mms.carrier.com/mms/wapenc",
+        default="http://mms.carrier.com/mms/wapenc",
         description="The URL of the Multimedia Messaging Service Center (MMSC). Crucial for MMS.",
     )
     mms_proxy: str | None = Field(
-        None,
+        default=None,
         description="The proxy server address required for MMS traffic on some networks.",
     )
     mms_port: int | None = Field(
-        None,
+        default=None,
         description="The proxy server port required for MMS traffic on some networks.",
     )
 
@@ -170,9 +171,7 @@ class MockPhoneAttributes(_Strict):
     wifi_enabled: bool = False
     wifi_connected: bool = False
     wifi_ssid: str | None = None
-    wifi_signal_strength: SignalStrength = Field(
-        default=SignalStrength.NONE, validate_default=True
-    )
+    wifi_signal_strength: SignalStrength = Field(default=SignalStrength.NONE, validate_default=True)
     wifi_calling_enabled: bool = False
     wifi_calling_mms_over_wifi: bool = False
     data_saver_mode: bool = False

@@ -1,0 +1,318 @@
+"""`OpenAICompatModel`: Chat Completions over any OpenAI-compatible server.
+
+The openai package builds and sends the request (auth, base URL, error types); the body
+is read raw (`with_streaming_response`) and parsed by agentkit's own `StreamNormalizer`,
+which is several times cheaper than the SDK's per-chunk objects. Every request streams:
+a thinking request is never sent non-streaming. The SDK never retries by itself
+(`max_retries=0`); failures become `ModelAPIError` with `retryable` for the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import fields, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import orjson
+
+from ..errors import ModelAPIError, UserError
+from ..wire.history import WireCache, build_request_body
+from ..wire.normalizer import StreamNormalizer
+from ..wire.profiles import (
+    DASHSCOPE_DEFAULT_BASE_URL,
+    Profile,
+    for_model,
+    get_profile,
+    guess_profile,
+)
+from .base import ModelRequest, ModelResponse, ModelSettings, ModelStreamEvent
+
+__all__ = ["DEFAULT_MODEL", "OpenAICompatModel", "parse_retry_after"]
+
+DEFAULT_MODEL = "qwen3-max"
+
+_KEY_VARS = {
+    "dashscope": ("DASHSCOPE_API_KEY", "OPENAI_API_KEY"),
+    "deepseek": ("DEEPSEEK_API_KEY", "OPENAI_API_KEY"),
+    "kimi": ("MOONSHOT_API_KEY", "OPENAI_API_KEY"),
+}
+_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+
+
+def _import_openai() -> Any:
+    import openai
+
+    return openai
+
+
+def _is_local(base_url: str) -> bool:
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host in ("localhost", "host.docker.internal") or host.endswith(".local"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_unspecified or ip.is_link_local
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from `retry-after-ms` / `Retry-After` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class OpenAICompatModel:
+    """A model behind an OpenAI-compatible Chat Completions endpoint.
+
+    With no arguments: Qwen3-Max on DashScope's international compatible-mode endpoint,
+    the key from `DASHSCOPE_API_KEY`. `OPENAI_BASE_URL` / `OPENAI_API_KEY` are honoured.
+    `profile` names the server dialect ("auto" guesses from the base URL) or is a
+    `Profile`; `profile_overrides` replaces single fields of it. `thinking=True` turns
+    thinking on the profile's way, `False` asks for Instruct mode, `None` leaves the
+    server's default. `settings` are defaults for fields a request leaves unset.
+    """
+
+    def __init__(self, model: str | None = None, base_url: str | None = None,
+                 api_key: str | None = None, *, profile: str | Profile = "auto",
+                 thinking: bool | None = True, settings: ModelSettings | None = None,
+                 profile_overrides: Mapping[str, Any] | None = None,
+                 timeout: float = 600.0, connect_timeout: float = 10.0,
+                 default_headers: Mapping[str, str] | None = None,
+                 http_client: Any = None, call_id_prefix: str = "call_") -> None:
+        self._model = model or os.environ.get("AGENTKIT_MODEL") or DEFAULT_MODEL
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL")
+                         or DASHSCOPE_DEFAULT_BASE_URL).rstrip("/")
+        if isinstance(profile, Profile):
+            prof = profile
+        elif profile == "auto":
+            prof = guess_profile(self.base_url, self._model)
+        else:
+            prof = for_model(get_profile(profile), self._model)
+        if profile_overrides:
+            prof = replace(prof, **dict(profile_overrides))
+        self.profile = prof
+        self._thinking = thinking
+        self.settings = settings or ModelSettings()
+        self._api_key = api_key or self._key_from_env()
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._default_headers = dict(default_headers or {})
+        self._http_client = http_client
+        self._client: Any = None
+        self._client_loop: Any = None
+        self._response_cls: Any = None
+        self._cache = WireCache()
+        self._ids = itertools.count(1)
+        self._id_prefix = call_id_prefix
+
+    def _key_from_env(self) -> str:
+        names = _KEY_VARS.get(self.profile.name, ("OPENAI_API_KEY",))
+        if self.base_url == DASHSCOPE_DEFAULT_BASE_URL or "dashscope" in self.base_url:
+            names = _KEY_VARS["dashscope"]
+        for var in names:
+            value = os.environ.get(var)
+            if value:
+                return value
+        if _is_local(self.base_url):
+            return "EMPTY"  # local servers (vLLM, Ollama, ...) need no key
+        raise UserError(
+            f"No API key for {self.base_url}. Set it in the environment, e.g. "
+            f"`export {names[0]}=sk-...`, or pass api_key=... to OpenAICompatModel "
+            "(for another server also set OPENAI_BASE_URL).")
+
+    def __repr__(self) -> str:
+        return (f"OpenAICompatModel(model={self._model!r}, base_url={self.base_url!r}, "
+                f"profile={self.profile.name!r}, thinking={self._thinking!r})")
+
+    @property
+    def name(self) -> str:
+        return self._model
+
+    @property
+    def thinking(self) -> bool | None:
+        return self._thinking
+
+    def new_call_id(self) -> str:
+        """An id for a call the server sent without one (text markup); unique per model."""
+        return f"{self._id_prefix}{next(self._ids)}"
+
+    async def _get_client(self) -> Any:
+        try:
+            loop: Any = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio): one client
+            loop = None
+        if self._client is not None and self._client_loop is loop:
+            return self._client
+        openai = await anyio.to_thread.run_sync(_import_openai)
+        self._client = openai.AsyncOpenAI(
+            api_key=self._api_key, base_url=self.base_url, max_retries=0,
+            timeout=openai.Timeout(self._timeout, connect=self._connect_timeout),
+            default_headers=self._default_headers or None, http_client=self._http_client)
+        self._client_loop = loop
+        self._response_cls = _response_class(self._client)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool (a later request opens a new one)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    async def __aenter__(self) -> OpenAICompatModel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _settings(self, request: ModelRequest) -> ModelSettings:
+        base, s = self.settings, request.settings
+        merged = {f.name: getattr(s, f.name) for f in fields(ModelSettings)}
+        for f in fields(ModelSettings):
+            if merged[f.name] is None:
+                merged[f.name] = getattr(base, f.name)
+        merged["extra_body"] = {**base.extra_body, **s.extra_body}
+        return ModelSettings(**merged)
+
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The JSON body `stream(request)` sends (for inspection and tests)."""
+        thinking = request.thinking if request.thinking is not None else self._thinking
+        req = replace(request, settings=self._settings(request))
+        return build_request_body(self._model, req, self.profile, thinking, self._cache)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        thinking = request.thinking if request.thinking is not None else self._thinking
+        settings = self._settings(request)
+        body = build_request_body(self._model, replace(request, settings=settings),
+                                  self.profile, thinking, self._cache)
+        norm = StreamNormalizer(self.profile, request.tools, thinking, new_id=self.new_call_id)
+        client = await self._get_client()
+        openai = _import_openai()
+        extra: dict[str, Any] = {"headers": {"Accept": "text/event-stream"}}
+        if settings.timeout is not None:
+            extra["timeout"] = openai.Timeout(settings.timeout, connect=self._connect_timeout)
+        try:
+            payload = orjson.dumps(body)
+        except TypeError as exc:
+            raise UserError(f"the request cannot be sent as JSON (check extra_body): {exc}",
+                            messages=list(request.messages)) from exc
+        final: list[ModelStreamEvent] = []
+        try:
+            # The body is serialised once with orjson and sent as is; the response comes
+            # back unread (cast_to=Response, stream=True) and is parsed line by line here.
+            response = await client.post(
+                "/chat/completions", cast_to=self._response_cls, content=payload,
+                options=extra, stream=True)
+            try:
+                feed = norm.feed_line
+                rest = b""
+                async for block in response.aiter_bytes():
+                    if rest:
+                        block = rest + block
+                    lines = block.split(b"\n")
+                    rest = lines.pop()
+                    for line in lines:
+                        for event in feed(line):
+                            yield event
+                if rest:
+                    for event in feed(rest):
+                        yield event
+                final = norm.close()
+            finally:
+                await response.aclose()
+        except ModelAPIError:
+            raise
+        except Exception as exc:
+            mapped = _map_error(exc, openai, self.base_url)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        last = final[-1]
+        if isinstance(last, ModelResponse) and last.model_name is None:
+            last.model_name = self._model
+        for event in final:
+            yield event
+
+
+def _response_class(client: Any) -> Any:
+    """The Response class of the HTTP library under the SDK (httpx2 in openai 3, else httpx)."""
+    http = getattr(client, "_client", None)
+    try:
+        import httpx2
+
+        if isinstance(http, httpx2.AsyncClient):
+            return httpx2.Response
+    except ImportError:
+        pass
+    import httpx
+
+    return httpx.Response
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    import sys
+
+    found: list[type[BaseException]] = []
+    for mod_name in ("httpx2", "httpx"):
+        mod = sys.modules.get(mod_name)
+        if mod is not None:
+            for attr in ("TransportError", "TimeoutException", "StreamError"):
+                cls = getattr(mod, attr, None)
+                if isinstance(cls, type):
+                    found.append(cls)
+    return tuple(found)
+
+
+def _map_error(exc: BaseException, openai: Any, base_url: str) -> ModelAPIError | None:
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        headers = exc.response.headers if exc.response is not None else None
+        body = exc.body
+        detail = body.get("message") if isinstance(body, dict) else None
+        detail = detail or exc.message
+        retryable = status in _RETRYABLE_STATUS or status >= 500
+        return ModelAPIError(f"HTTP {status} from {base_url}: {detail}", status_code=status,
+                             retryable=retryable, retry_after=parse_retry_after(headers),
+                             body=body)
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelAPIError(f"the request to {base_url} timed out", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return ModelAPIError(f"could not connect to {base_url}: {exc.__cause__ or exc}",
+                             retryable=True)
+    if isinstance(exc, _transport_errors()):
+        what = "timed out" if "Timeout" in type(exc).__name__ else "broke off"
+        return ModelAPIError(f"the stream from {base_url} {what}: {type(exc).__name__}: {exc}",
+                             retryable=True)
+    if isinstance(exc, ValueError) and "malformed SSE" in str(exc):
+        return ModelAPIError(f"the stream from {base_url} was garbled: {exc}", retryable=True)
+    if isinstance(exc, openai.APIError):
+        return ModelAPIError(f"the model server failed: {exc}", retryable=False)
+    return None

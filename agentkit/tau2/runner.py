@@ -1,0 +1,431 @@
+"""Running tau2 tasks: tasks x trials, concurrently, retried, graded, saved as they finish.
+
+- :func:`run_simulation` wires one task: a fresh environment with the task's initial state,
+  the agent (tau2's system prompt: instructions + ``<policy>``; the domain tools run through
+  the environment), the user simulator, then the generic conversation
+  (:func:`agentkit.tau2.orchestrator.simulate`), then grading.
+- :func:`run_benchmark` runs every (task, trial) with a concurrency limit. A simulation that
+  raises (model server down after the core loop's retries, malformed tool-call JSON, a replay
+  mismatch, an unusable judge answer...) is retried whole, up to ``max_retries`` more times;
+  if it still fails it is recorded as ``infrastructure_error``, excluded from pass^k and
+  reported. Results go to a JSON file after every simulation; rerunning with the same file
+  resumes (finished simulations are kept, infrastructure errors are run again).
+
+Prompts and defaults follow tau2-bench (MIT, Sierra Research).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+
+from ..agent import Agent
+from ..models.base import Model
+from .environment import Environment, ToolCallRecord
+from .grading import EnvFactory, GoldCache, evaluate
+from .judge import NLJudge
+from .orchestrator import ConversationEvent, SimulationConfig, SimulationFinished, simulate
+from .participants import LoopParticipant
+from .results import Results, compute_metrics, format_summary, load_results, save_results
+from .simulation import SimMessage, SimToolCall, SimulationResult, TerminationReason
+from .tasks import RewardType, Task
+from .user import llm_user
+
+__all__ = [
+    "AGENT_INSTRUCTION",
+    "EnvExecutor",
+    "RunConfig",
+    "agent_system_prompt",
+    "history_of",
+    "needs_judge",
+    "regrade",
+    "run_benchmark",
+    "run_simulation",
+    "summary",
+    "trial_seeds",
+]
+
+AGENT_INSTRUCTION = """
+You are a customer service agent that helps the user according to the <policy> provided below.
+In each turn you can either:
+- Send a message to the user.
+- Make a tool call.
+You cannot do both at the same time.
+
+Try to be helpful and always follow the policy. Always make sure you generate valid JSON only.
+""".strip()
+
+AGENT_SYSTEM_PROMPT = """
+<instructions>
+{agent_instruction}
+</instructions>
+<policy>
+{domain_policy}
+</policy>
+""".strip()
+
+EventSink = Callable[[str, int, ConversationEvent], None]
+"""Called with (task id, trial, event) for every conversation event."""
+
+
+def agent_system_prompt(policy: str) -> str:
+    """tau2's agent system prompt: the fixed instructions, then the domain policy."""
+    return AGENT_SYSTEM_PROMPT.format(agent_instruction=AGENT_INSTRUCTION, domain_policy=policy)
+
+
+def trial_seeds(seed: int | None, trials: int) -> list[int | None]:
+    """One seed per trial, derived from ``seed`` (None: no seeding)."""
+    if seed is None:
+        return [None] * trials
+    rng = random.Random(seed)
+    return [rng.randint(0, 1_000_000) for _ in range(trials)]
+
+
+class EnvExecutor:
+    """Runs tool calls in an :class:`Environment` (in a worker thread), tau2's way."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+
+    async def __call__(self, call: SimToolCall) -> SimMessage:
+        record = ToolCallRecord(call.id, call.name, dict(call.arguments), call.requestor)
+        result = await anyio.to_thread.run_sync(self.env.get_response, record)
+        return SimMessage(role="tool", id=call.id, content=result.content, error=result.error,
+                          requestor=call.requestor)
+
+
+def history_of(task: Task) -> list[SimMessage]:
+    """The task's recorded message history as trajectory messages."""
+    state = task.initial_state
+    if state is None or not state.message_history:
+        return []
+    out = []
+    for m in state.message_history:
+        data = m.model_dump(exclude_none=True)
+        if m.role in ("assistant", "user") and m.tool_calls:
+            for c in data["tool_calls"]:
+                c["requestor"] = m.role
+        out.append(SimMessage.model_validate(data))
+    return out
+
+
+@dataclass
+class RunConfig:
+    """Everything a tau2 run needs. Models are `Model` objects or model names.
+
+    ``agent_settings`` / ``user_settings``: `Agent` keyword settings (temperature, max_tokens,
+    thinking_budget...); a trial's seed is added as ``seed``. ``judge_model`` grades
+    NL_ASSERTION (required unless ``llm_free`` or no task needs it).
+    """
+
+    domain: str
+    agent_model: Model | str
+    user_model: Model | str
+    judge_model: Model | str | None = None
+    trials: int = 1
+    split: str | None = None
+    task_ids: list[str] | None = None
+    num_tasks: int | None = None
+    concurrency: int = 4
+    seed: int | None = 300
+    max_steps: int = 200
+    max_errors: int = 10
+    max_retries: int = 3
+    timeout: float | None = None
+    llm_free: bool = False
+    data_dir: str | Path | None = None
+    env_options: dict[str, Any] = field(default_factory=dict)
+    agent_settings: dict[str, Any] = field(default_factory=dict)
+    user_settings: dict[str, Any] = field(default_factory=dict)
+    agent_thinking: bool | None = None
+    progress: bool = True
+
+    def info(self) -> dict[str, Any]:
+        def name(m: Model | str | None) -> str | None:
+            return m if isinstance(m, str) or m is None else m.name
+
+        return {
+            "domain": self.domain, "agent_model": name(self.agent_model),
+            "user_model": name(self.user_model), "judge_model": name(self.judge_model),
+            "trials": self.trials, "split": self.split, "task_ids": self.task_ids,
+            "num_tasks": self.num_tasks, "seed": self.seed, "max_steps": self.max_steps,
+            "max_errors": self.max_errors, "max_retries": self.max_retries,
+            "timeout": self.timeout,
+            "llm_free": self.llm_free, "env_options": self.env_options,
+            "agent_settings": self.agent_settings, "user_settings": self.user_settings,
+        }
+
+
+def _as_model(model: Model | str) -> Model:
+    if isinstance(model, str):
+        from ..models.openai_compat import OpenAICompatModel
+
+        return cast(Model, OpenAICompatModel(model))
+    return model
+
+
+def env_factory_for(domain: str, data_dir: str | Path | None = None,
+                    **env_options: Any) -> EnvFactory:
+    from .registry import get_domain
+
+    spec = get_domain(domain)
+    return lambda: spec.build_env(data_dir, **env_options)
+
+
+async def run_simulation(
+    task: Task,
+    config: RunConfig,
+    *,
+    trial: int = 0,
+    seed: int | None = None,
+    env_factory: EnvFactory | None = None,
+    judge: NLJudge | None = None,
+    gold_cache: GoldCache | None = None,
+    on_event: EventSink | None = None,
+) -> SimulationResult:
+    """Simulate and grade one trial of ``task``; exceptions propagate (see run_benchmark)."""
+    factory = env_factory or env_factory_for(config.domain, config.data_dir,
+                                             **config.env_options)
+    state = task.initial_state
+
+    def build() -> Environment:
+        env = factory()
+        if state is not None:
+            env.set_state(state.initialization_data, state.initialization_actions,
+                          state.message_history or [])
+        return env
+
+    env = await anyio.to_thread.run_sync(build)
+    seeded = {"seed": seed} if seed is not None else {}
+    agent = LoopParticipant(
+        Agent(model=_as_model(config.agent_model), instructions=agent_system_prompt(env.policy),
+              name="agent", thinking=config.agent_thinking,
+              **{**config.agent_settings, **seeded}),
+        "assistant", env.tool_schemas())
+    user = llm_user(_as_model(config.user_model), str(task.user_scenario),
+                    tool_schemas=env.user_tool_schemas(task.user_tools),
+                    data_dir=config.data_dir, **{**config.user_settings, **seeded})
+    sim_config = SimulationConfig(max_steps=config.max_steps, max_errors=config.max_errors,
+                                  timeout=config.timeout)
+    result: SimulationResult | None = None
+    async for event in simulate(agent, user, EnvExecutor(env), task_id=task.id,
+                                history=history_of(task), config=sim_config):
+        if on_event is not None:
+            on_event(task.id, trial, event)
+        if isinstance(event, SimulationFinished):
+            result = event.result
+    assert result is not None
+    result.domain, result.trial, result.seed = config.domain, trial, seed
+    reward = await evaluate(task, result, factory, judge=judge, llm_free=config.llm_free,
+                            strict_replay=True, gold_cache=gold_cache)
+    result.reward_info = reward.model_dump(mode="json")
+    return result
+
+
+def needs_judge(tasks: Sequence[Task], llm_free: bool) -> bool:
+    """Whether grading these tasks calls the NL judge."""
+    if llm_free:
+        return False
+    return any(t.evaluation_criteria is not None
+               and RewardType.NL_ASSERTION in t.evaluation_criteria.reward_basis
+               and t.evaluation_criteria.nl_assertions for t in tasks)
+
+
+class _Progress:
+    """A progress line on stderr (rich's bar when available)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.failed, self.succeeded = total, 0, 0, 0
+        self.enabled = enabled
+        self._bar: Any = None
+        self._task: Any = None
+        if enabled and total:
+            try:
+                from rich.console import Console
+                from rich.progress import Progress
+
+                self._bar = Progress(console=Console(stderr=True), transient=False)
+                self._bar.start()
+                self._task = self._bar.add_task("tau2", total=total)
+            except ImportError:
+                self._bar = None
+
+    def update(self, sim: SimulationResult) -> None:
+        self.done += 1
+        if sim.termination_reason == TerminationReason.INFRASTRUCTURE_ERROR:
+            self.failed += 1
+        elif sim.reward is not None and abs(sim.reward - 1.0) <= 1e-6:
+            self.succeeded += 1
+        if not self.enabled:
+            return
+        text = (f"{self.done}/{self.total} done, {self.succeeded} passed, "
+                f"{self.failed} infra errors")
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, description=text)
+        else:
+            print(f"\r[tau2] {text}", end="" if self.done < self.total else "\n",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+async def run_benchmark(
+    config: RunConfig,
+    out: str | Path | None = None,
+    *,
+    tasks: Sequence[Task] | None = None,
+    on_event: EventSink | None = None,
+    env_factory: EnvFactory | None = None,
+) -> Results:
+    """Run every (task, trial) not yet in ``out``; save after each; return all results."""
+    from .registry import get_domain
+
+    if config.trials < 1 or config.concurrency < 1 or config.max_retries < 0:
+        raise ValueError("trials and concurrency must be >= 1, max_retries >= 0")
+    if tasks is None:
+        tasks = get_domain(config.domain).load_tasks(config.data_dir, split=config.split,
+                                                     task_ids=config.task_ids)
+        if config.num_tasks is not None:
+            tasks = tasks[: config.num_tasks]
+    tasks = list(tasks)
+    judge = None
+    if needs_judge(tasks, config.llm_free):
+        if config.judge_model is None:
+            raise ValueError(
+                "these tasks are graded on NL_ASSERTION: pass a judge model (--judge-model) "
+                "or grade without an LLM (--llm-free)")
+        judge = NLJudge(_as_model(config.judge_model))
+
+    results = Results(info=config.info(), tasks=tasks)
+    exists = out is not None and await anyio.Path(out).exists()
+    if out is not None and exists:
+        previous = load_results(out)
+        _check_resumable(previous.info, results.info, out)
+        results.simulations = list(previous.simulations)
+        known = {t.id for t in tasks}
+        results.tasks = tasks + [t for t in previous.tasks if t.id not in known]
+    done = results.completed()
+    seeds = trial_seeds(config.seed, config.trials)
+    todo = [(task, trial) for task in tasks for trial in range(config.trials)
+            if (config.domain, task.id, trial) not in done]
+    factory = env_factory or env_factory_for(config.domain, config.data_dir,
+                                             **config.env_options)
+    gold_cache: GoldCache = {}
+    lock = anyio.Lock()
+    limiter = anyio.CapacityLimiter(config.concurrency)
+    progress = _Progress(len(todo), config.progress)
+
+    async def one(task: Task, trial: int) -> None:
+        async with limiter:
+            sim = await _with_retries(task, trial, seeds[trial], config, factory, judge,
+                                      gold_cache, on_event)
+        async with lock:
+            results.upsert(sim)
+            if out is not None:
+                await anyio.to_thread.run_sync(save_results, results, out)
+            progress.update(sim)
+
+    try:
+        if out is not None and not todo:
+            save_results(results, out)
+        async with anyio.create_task_group() as tg:
+            for task, trial in todo:
+                tg.start_soon(one, task, trial)
+    finally:
+        progress.close()
+    return results
+
+
+async def _with_retries(task: Task, trial: int, seed: int | None, config: RunConfig,
+                        factory: EnvFactory, judge: NLJudge | None, gold_cache: GoldCache,
+                        on_event: EventSink | None) -> SimulationResult:
+    errors: list[str] = []
+    for _attempt in range(config.max_retries + 1):
+        try:
+            sim = await run_simulation(task, config, trial=trial, seed=seed, env_factory=factory,
+                                       judge=judge, gold_cache=gold_cache, on_event=on_event)
+        except Exception as exc:  # any failure of the simulation is retried whole, as in tau2
+            errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        sim.attempts = len(errors) + 1
+        if errors:
+            sim.error = f"succeeded after {len(errors)} failed attempt(s); last: {errors[-1]}"
+        return sim
+    return SimulationResult(
+        id=uuid.uuid4().hex, task_id=task.id, domain=config.domain, trial=trial, seed=seed,
+        termination_reason=TerminationReason.INFRASTRUCTURE_ERROR, attempts=len(errors),
+        error=errors[-1] if errors else None,
+        reward_info={"reward": 0.0, "info": {"errors": errors}})
+
+
+_MUST_MATCH = ("domain", "agent_model", "user_model", "trials", "seed", "max_steps",
+               "max_errors", "llm_free")
+
+
+def _check_resumable(old: dict[str, Any], new: dict[str, Any], path: str | Path) -> None:
+    diffs = [f"{k}: {old.get(k)!r} in the file, {new.get(k)!r} now" for k in _MUST_MATCH
+             if old.get(k) != new.get(k)]
+    if diffs:
+        raise ValueError(f"cannot resume {path}: the run configuration differs ("
+                         + "; ".join(diffs) + "). Use another --out file.")
+
+
+async def regrade(
+    results: Results,
+    *,
+    judge_model: Model | str | None = None,
+    llm_free: bool = False,
+    data_dir: str | Path | None = None,
+    strict_replay: bool = False,
+) -> Results:
+    """Grade every simulation of ``results`` again (lenient replay by default).
+
+    Infrastructure errors stay as they are. Tasks come from the file (or, when missing there,
+    from the data directory). Returns a new :class:`Results`; the input is not changed.
+    """
+    from .registry import get_domain
+
+    out = results.model_copy(deep=True)
+    tasks = out.task_map()
+    sims = [s for s in out.simulations
+            if s.termination_reason != TerminationReason.INFRASTRUCTURE_ERROR]
+    for s in sims:
+        if s.task_id not in tasks:
+            domain = s.domain or out.info.get("domain", "")
+            for t in get_domain(domain).load_tasks(data_dir, task_ids=[s.task_id]):
+                tasks[t.id] = t
+    judge = None
+    if needs_judge([tasks[s.task_id] for s in sims], llm_free):
+        if judge_model is None:
+            raise ValueError("grading NL_ASSERTION needs a judge model (--judge-model), "
+                             "or grade with --llm-free")
+        judge = NLJudge(_as_model(judge_model))
+    env_opts = dict(out.info.get("env_options") or {})
+    factories: dict[str, EnvFactory] = {}
+    caches: dict[str, GoldCache] = {}
+    for s in sims:
+        domain = s.domain or out.info.get("domain", "")
+        if domain not in factories:
+            factories[domain] = env_factory_for(domain, data_dir, **env_opts)
+            caches[domain] = {}
+        reward = await evaluate(tasks[s.task_id], s, factories[domain], judge=judge,
+                                llm_free=llm_free, strict_replay=strict_replay,
+                                gold_cache=caches[domain])
+        s.reward_info = reward.model_dump(mode="json")
+    out.info["regraded"] = {"llm_free": llm_free, "judge_model": (
+        None if judge is None else judge.model.name)}
+    return out
+
+
+def summary(results: Results) -> str:
+    """The per-domain summary table of a results object."""
+    return format_summary(compute_metrics(results))

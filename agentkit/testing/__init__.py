@@ -1,0 +1,66 @@
+"""Test doubles for agentkit, shipped for users too.
+
+- `ScriptedModel`, `FunctionModel`: in-process `Model`s (no HTTP).
+- `LoopbackServer`: a real OpenAI-compatible streaming server on 127.0.0.1 replaying the
+  same scripts in DashScope's wire format, with faults and request recording.
+- `Step`, `RawStep`, `Fault`, `call`, `reply`, `tool_step`: the script vocabulary.
+
+Attributes load lazily, so importing this package stays cheap (and never imports openai).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .loopback import RecordedRequest
+    from .models import FunctionModel, ScriptedModel, ScriptExhaustedError
+    from .render import Chunking
+    from .script import Fault, RawStep, ScriptedCall, Step, call, reply, tool_step
+    from .server import LoopbackServer
+
+__all__ = [
+    "Chunking",
+    "Fault",
+    "FunctionModel",
+    "LoopbackServer",
+    "RawStep",
+    "RecordedRequest",
+    "ScriptExhaustedError",
+    "ScriptedCall",
+    "ScriptedModel",
+    "Step",
+    "call",
+    "reply",
+    "tool_step",
+]
+
+_WHERE = {
+    "Chunking": "render",
+    "Fault": "script",
+    "FunctionModel": "models",
+    "LoopbackServer": "server",
+    "RawStep": "script",
+    "RecordedRequest": "loopback",
+    "ScriptExhaustedError": "models",
+    "ScriptedCall": "script",
+    "ScriptedModel": "models",
+    "Step": "script",
+    "call": "script",
+    "reply": "script",
+    "tool_step": "script",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

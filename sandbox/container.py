@@ -1,0 +1,216 @@
+"""Docker SDK side of the sandbox (blocking; callers run these in worker threads).
+
+Containers are labelled with their owning process (``agentkit.owner_pid/_host/_start``) so that
+`reap_orphans` can remove those whose owner died; together with the executor's own dead-man
+switch (stdin EOF, max lifetime) and ``auto_remove`` nothing outlives its host for long.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .result import SandboxError
+
+__all__ = [
+    "LABEL",
+    "ContainerSpec",
+    "create_container",
+    "docker_client",
+    "owner_labels",
+    "reap_orphans",
+    "remove_container",
+    "runtime_source",
+]
+
+LABEL = "agentkit.sandbox"
+RUNTIME = Path(__file__).resolve().parent / "runtime" / "executor.py"
+_client: Any = None
+_client_lock = threading.Lock()
+
+
+def docker_client() -> Any:
+    """A process-wide Docker SDK client (created on first use)."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            import docker
+            import docker.errors
+
+            try:
+                client = docker.from_env(timeout=120)
+                client.ping()
+            except docker.errors.DockerException as exc:
+                raise SandboxError(
+                    f"cannot reach the Docker daemon ({exc}); is it running? "
+                    "Try `agentkit sandbox doctor`."
+                ) from exc
+            _client = client
+        return _client
+
+
+def runtime_source() -> str:
+    return RUNTIME.read_text()
+
+
+def _proc_start(pid: int) -> str | None:
+    """Start time of a process (clock ticks since boot), to tell a live owner from a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2 :].split()[19].decode()
+
+
+def owner_labels() -> dict[str, str]:
+    pid = os.getpid()
+    return {
+        LABEL: "1",
+        "agentkit.owner_pid": str(pid),
+        "agentkit.owner_host": socket.gethostname(),
+        "agentkit.owner_start": _proc_start(pid) or "",
+    }
+
+
+@dataclass
+class ContainerSpec:
+    """Everything needed to create one sandbox container."""
+
+    image: str
+    command: list[str]
+    workspace: str | None = None
+    network: bool | str = False
+    memory: str | int = "1g"
+    cpus: float = 1.0
+    pids: int = 256
+    tmp_size: str = "256m"
+    workspace_size: str = "1g"
+    user: str = "1000:1000"
+    env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    read_only: bool = True
+    nofile: int = 1024
+
+
+def _uid_gid(user: str) -> tuple[str, str]:
+    uid, _, gid = user.partition(":")
+    return uid, gid or uid
+
+
+def create_container(spec: ContainerSpec) -> str:
+    """Create (not start) a locked-down container; returns its id."""
+    import docker.errors
+    from docker.types import Ulimit
+
+    client = docker_client()
+    uid, gid = _uid_gid(spec.user)
+    tmpfs = {"/tmp": f"size={spec.tmp_size},mode=1777,exec,nosuid,nodev"}
+    binds: dict[str, dict[str, str]] = {}
+    if spec.workspace is None:
+        tmpfs["/workspace"] = (
+            f"size={spec.workspace_size},mode=0755,uid={uid},gid={gid},exec,nosuid,nodev"
+        )
+    else:
+        binds[spec.workspace] = {"bind": "/workspace", "mode": "rw"}
+    if spec.network is False:
+        network_mode = "none"
+    elif spec.network is True:
+        network_mode = "bridge"
+    else:
+        network_mode = str(spec.network)
+    host_config = client.api.create_host_config(
+        network_mode=network_mode,
+        mem_limit=spec.memory,
+        memswap_limit=spec.memory,
+        nano_cpus=int(spec.cpus * 1e9),
+        pids_limit=spec.pids,
+        read_only=spec.read_only,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        tmpfs=tmpfs,
+        binds=binds or None,
+        auto_remove=True,
+        ulimits=[
+            Ulimit(name="core", soft=0, hard=0),
+            Ulimit(name="nofile", soft=spec.nofile, hard=spec.nofile),
+        ],
+        shm_size="16m",
+    )
+    try:
+        created = client.api.create_container(
+            spec.image,
+            command=spec.command,
+            user=spec.user,
+            working_dir="/workspace",
+            stdin_open=True,  # with detach=False this also sets StdinOnce (dead-man switch)
+            tty=False,
+            environment=spec.env,
+            labels={**spec.labels, **owner_labels()},
+            host_config=host_config,
+            hostname="sandbox",
+            network_disabled=network_mode == "none",
+        )
+    except docker.errors.ImageNotFound as exc:
+        raise SandboxError(
+            f"sandbox image {spec.image!r} is missing: run `agentkit sandbox build` "
+            "(or `python -m agentkit.sandbox build --offline` on an air-gapped host)"
+        ) from exc
+    except docker.errors.APIError as exc:
+        raise SandboxError(f"cannot create the sandbox container: {exc}") from exc
+    return str(created["Id"])
+
+
+def start_container(container_id: str) -> None:
+    import docker.errors
+
+    try:
+        docker_client().api.start(container_id)
+    except docker.errors.APIError as exc:
+        raise SandboxError(f"cannot start the sandbox container: {exc}") from exc
+
+
+def remove_container(container_id: str) -> None:
+    """Kill and remove; a container that is already gone (auto-removed) is fine."""
+    import docker.errors
+
+    try:
+        docker_client().api.remove_container(container_id, force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:  # 409: removal already in progress (auto_remove)
+            raise
+
+
+def api_version() -> str:
+    return str(docker_client().api.api_version)
+
+
+def list_sandboxes(label: str | None = None) -> list[dict[str, Any]]:
+    """Sandbox containers (running or not), optionally only those carrying `label`."""
+    filters = [f"{LABEL}=1"] + ([label] if label else [])
+    return list(docker_client().api.containers(all=True, filters={"label": filters}))
+
+
+def reap_orphans() -> list[str]:
+    """Remove sandbox containers of this host whose owner process is gone; return their ids."""
+    me = socket.gethostname()
+    reaped = []
+    for info in list_sandboxes():
+        labels = info.get("Labels") or {}
+        if labels.get("agentkit.owner_host") != me:
+            continue
+        try:
+            pid = int(labels.get("agentkit.owner_pid", ""))
+        except ValueError:
+            continue
+        start = _proc_start(pid)
+        if start is not None and start == labels.get("agentkit.owner_start", start):
+            continue  # owner alive
+        remove_container(info["Id"])
+        reaped.append(str(info["Id"]))
+    return reaped

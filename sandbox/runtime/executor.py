@@ -1,0 +1,735 @@
+"""agentkit sandbox executor: runs inside the container as PID 1 (``python3 -c <this> <cfg>``).
+
+Protocol: JSON lines. Requests arrive on fd 0 (the container's attached stdin), replies leave
+on the original fd 1, which is moved to a private descriptor at start so that nothing else
+(user code, subprocesses, stray prints) can write to the channel.
+
+* The supervisor (this process) never runs user code. As PID 1 of the container's pid
+  namespace it cannot be killed from inside, it reaps orphans, and it enforces timeouts.
+* Python runs in a forked worker (its own session / process group) that keeps a persistent
+  ``__main__`` namespace. User output goes to pipes that the supervisor reads with a cap.
+  On timeout the worker gets SIGINT (state kept if it stops); if it does not stop within the
+  grace period its whole process group is SIGKILLed and the reply says ``state_lost``.
+* Shell commands run as ``bash -lc`` in a fresh session per call; the group is killed after.
+* Dead-man switch: EOF on stdin (the host went away) or ``max_lifetime`` ends the container.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import errno
+import fcntl
+import json
+import os
+import select
+import signal
+import sys
+import time
+from typing import Any
+
+WORKSPACE = "/workspace"
+CFG: dict[str, Any] = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+MAX_LIFETIME = float(CFG.get("max_lifetime") or 0)
+GRACE = float(CFG.get("interrupt_grace", 1.0))
+MAX_TRANSFER = int(CFG.get("max_transfer", 64 << 20))
+SCAN_LIMIT = 20000
+STARTED = time.monotonic()
+
+
+def _set_dumpable(flag: int) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, flag, 0, 0, 0)  # PR_SET_DUMPABLE
+    except Exception:
+        pass
+
+
+def _seed_matplotlib(src: str = "/usr/local/share/agentkit/matplotlib") -> None:
+    """Copy the image's prebuilt matplotlib font cache into the (tmpfs) MPLCONFIGDIR."""
+    dst = os.environ.get("MPLCONFIGDIR")
+    if not dst or not os.path.isdir(src) or os.path.exists(dst):
+        return
+    try:
+        os.makedirs(dst, exist_ok=True)
+        for name in os.listdir(src):
+            if os.path.isfile(f"{src}/{name}"):
+                with open(f"{src}/{name}", "rb") as fin, open(f"{dst}/{name}", "wb") as fout:
+                    fout.write(fin.read())
+    except OSError:
+        pass
+
+
+def _nonblock(fd: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            select.select([], [fd], [])
+            continue
+        view = view[n:]
+
+
+def _oom_kills() -> int:
+    for path in ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"):
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1])
+        except OSError:
+            continue
+    return -1
+
+
+def _scan(root: str = WORKSPACE) -> dict[str, tuple[int, int]]:
+    """Path -> (mtime_ns, size) of regular files under root (bounded, no symlink following)."""
+    out: dict[str, tuple[int, int]] = {}
+    stack = [root]
+    while stack and len(out) < SCAN_LIMIT:
+        top = stack.pop()
+        try:
+            entries = list(os.scandir(top))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    out[entry.path[len(root) + 1 :]] = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                continue
+    return out
+
+
+def _changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    return sorted(p for p, sig in after.items() if before.get(p) != sig)
+
+
+class Capture:
+    """Collects a child's stdout/stderr under one shared byte budget."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.bufs = {"stdout": bytearray(), "stderr": bytearray()}
+        self.dropped = {"stdout": 0, "stderr": 0}
+
+    def feed(self, name: str, data: bytes) -> None:
+        room = self.limit - len(self.bufs["stdout"]) - len(self.bufs["stderr"])
+        if room > 0:
+            self.bufs[name] += data[:room]
+        self.dropped[name] += max(0, len(data) - max(room, 0))
+
+    def text(self, name: str) -> str:
+        text = self.bufs[name].decode("utf-8", "replace")
+        if self.dropped[name]:
+            text += f"\n[output truncated: {self.dropped[name]} more bytes not shown]\n"
+        return text
+
+    @property
+    def truncated(self) -> bool:
+        return any(self.dropped.values())
+
+
+def _error(kind: str, message: str, tb: str = "") -> dict[str, str]:
+    return {"type": kind, "message": message, "traceback": tb}
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def worker_main(req_fd: int, rep_fd: int) -> None:
+    """Forked Python worker: execute requests in a persistent __main__ namespace."""
+    import builtins
+    import io
+    import linecache
+    import traceback
+    import types
+    import warnings
+
+    me = os.getpid()
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = main
+    sys.argv = [""]
+    sys.path.insert(0, WORKSPACE)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+
+    def stream(fd: int) -> io.TextIOWrapper:
+        raw = io.BufferedWriter(io.FileIO(fd, "w", closefd=False), 1 << 16)
+        return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace")
+
+    sys.stdout, sys.stderr = stream(1), stream(2)
+    setattr(sys, "__stdout__", sys.stdout)  # noqa: B010
+    setattr(sys, "__stderr__", sys.stderr)  # noqa: B010
+    warnings.filterwarnings("ignore", message=".*non-interactive.*")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reader = os.fdopen(req_fd, "rb", buffering=1 << 16)
+    counter = 0
+
+    def flush() -> None:
+        for s in (sys.stdout, sys.stderr):
+            try:
+                s.flush()
+            except Exception:
+                pass
+
+    def save_figures(call: int) -> list[str]:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is None:
+            return []
+        saved = []
+        try:
+            nums = list(plt.get_fignums())
+            if nums:
+                os.makedirs(f"{WORKSPACE}/figures", exist_ok=True)
+            for num in nums:
+                path, n = f"figures/figure-{call}-{num}.png", 1
+                while os.path.exists(f"{WORKSPACE}/{path}"):  # numbering restarts with the
+                    path, n = f"figures/figure-{call}-{num}-{n}.png", n + 1  # interpreter
+                plt.figure(num).savefig(f"{WORKSPACE}/{path}", format="png")
+                saved.append(path)
+            plt.close("all")
+        except Exception as exc:
+            print(f"[sandbox] could not save figures: {exc!r}", file=sys.stderr)
+        return saved
+
+    def describe(exc: BaseException) -> dict[str, str]:
+        tb = exc.__traceback__
+        while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell"):
+            tb = tb.tb_next
+        lines = traceback.format_exception(type(exc), exc, tb)
+        return _error(type(exc).__name__, str(exc), "".join(lines))
+
+    def run(code: str, call: int) -> dict[str, Any]:
+        name = f"<cell-{call}>"
+        linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+        value: Any = None
+        tree = ast.parse(code, name, "exec")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body[-1].value)
+            tree.body.pop()
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        body = compile(tree, name, "exec", flags=flags)
+        ns = main.__dict__
+        if body.co_flags & 0x80:  # CO_COROUTINE: top-level await
+            import asyncio
+
+            asyncio.run(eval(body, ns))
+        else:
+            exec(body, ns)
+        if last is not None:
+            expr = compile(last, name, "eval", flags=flags)
+            value = eval(expr, ns)
+            if expr.co_flags & 0x80:
+                import asyncio
+
+                value = asyncio.run(value)
+        if value is None:
+            return {"value": None}
+        ns["_"] = value
+        text = repr(value)
+        if len(text) > 20000:
+            text = text[:20000] + f"... [{len(text) - 20000} more characters]"
+        return {"value": text}
+
+    while True:
+        line = reader.readline()
+        if not line:
+            os._exit(0)
+        req = json.loads(line)
+        counter += 1
+        reply: dict[str, Any] = {"exit_code": 0, "error": None, "value": None}
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            reply.update(run(req["code"], counter))
+        except SystemExit as exc:
+            code = exc.code
+            if code is None or isinstance(code, int):
+                reply["exit_code"] = code or 0
+            else:
+                print(code, file=sys.stderr)
+                reply["exit_code"] = 1
+        except BaseException as exc:
+            reply["exit_code"] = 1
+            reply["error"] = describe(exc)
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if os.getpid() != me:  # a fork made by user code must never answer for the worker
+                flush()
+                os._exit(reply["exit_code"] if isinstance(reply["exit_code"], int) else 1)
+        reply["figures"] = save_figures(counter)
+        flush()
+        _write_all(rep_fd, json.dumps(reply).encode() + b"\n")
+
+
+# ------------------------------------------------------------------------- supervisor side
+
+
+class Child:
+    """A forked child (worker or shell) with its output pipes."""
+
+    def __init__(self, pid: int, out_fd: int, err_fd: int, extra: tuple[int, ...] = ()) -> None:
+        self.pid, self.out_fd, self.err_fd, self.extra = pid, out_fd, err_fd, extra
+
+    def close(self) -> None:
+        for fd in (self.out_fd, self.err_fd, *self.extra):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.proto_in = os.dup(0)
+        self.proto_out = os.dup(1)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.close(null)
+        _set_dumpable(0)
+        self.inbuf = b""
+        self.queue: list[dict[str, Any]] = []
+        self.exited: dict[int, int] = {}
+        self.worker: Child | None = None
+        self.worker_used = False
+        self.wake_r, wake_w = os.pipe()
+        _nonblock(self.wake_r)
+        _nonblock(wake_w)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(sig, signal.SIG_DFL)  # as PID 1: ignored unless sent by the kernel
+        self.tracked: set[int] = set()
+
+    # -- plumbing
+    def send(self, msg: dict[str, Any]) -> None:
+        _write_all(self.proto_out, json.dumps(msg).encode() + b"\n")
+
+    def read_requests(self) -> bool:
+        """Read available request bytes; False on EOF (the host is gone)."""
+        try:
+            data = os.read(self.proto_in, 1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return True
+        if not data:
+            return False
+        self.inbuf += data
+        while b"\n" in self.inbuf:
+            line, self.inbuf = self.inbuf.split(b"\n", 1)
+            if line.strip():
+                try:
+                    self.queue.append(json.loads(line))
+                except ValueError:
+                    self.send({"id": None, "ok": False, "error": "malformed request"})
+        return True
+
+    def reap(self) -> None:
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except OSError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.tracked:
+                self.tracked.discard(pid)
+                self.exited[pid] = status
+
+    def fork(self, target: Any, keep: tuple[int, ...] = ()) -> Child:
+        """Fork a child in a new session: stdin /dev/null, stdout/stderr to capture pipes,
+        every other descriptor closed except `keep`; then call `target` in the child."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(out_w, 1)
+                os.dup2(err_w, 2)
+                low = 3
+                for fd in sorted(keep):
+                    os.closerange(low, fd)
+                    low = fd + 1
+                os.closerange(low, 1 << 16)
+                _set_dumpable(1)
+                try:
+                    with open("/proc/self/oom_score_adj", "w") as fh:
+                        fh.write("1000")
+                except OSError:
+                    pass
+                os.chdir(WORKSPACE)
+                target()
+            finally:
+                os._exit(127)
+        self.tracked.add(pid)
+        os.close(out_w)
+        os.close(err_w)
+        _nonblock(out_r)
+        _nonblock(err_r)
+        return Child(pid, out_r, err_r)
+
+    def kill_group(self, pgid: int, keep: int | None = None) -> None:
+        """SIGKILL every process of a group (optionally sparing its leader)."""
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            members = []
+            for name in os.listdir("/proc"):
+                if name.isdigit() and int(name) not in (1, keep):
+                    try:
+                        with open(f"/proc/{name}/stat", "rb") as fh:
+                            stat = fh.read()
+                        fields = stat[stat.rindex(b")") + 2 :].split()
+                        if int(fields[2]) == pgid and fields[0] != b"Z":
+                            members.append(int(name))
+                    except (OSError, ValueError, IndexError):
+                        continue
+            if not members:
+                break
+            for pid in members:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.005)
+            self.reap()
+        self.reap()
+
+    def wait_exit(self, pid: int, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.reap()
+            if pid in self.exited:
+                return self.exited.pop(pid)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            select.select([self.wake_r], [], [], min(left, 0.05))
+
+    # -- the worker
+    def start_worker(self) -> Child:
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+
+        child = self.fork(lambda: worker_main(req_r, rep_w), keep=(req_r, rep_w))
+        os.close(req_r)
+        os.close(rep_w)
+        _nonblock(rep_r)
+        child.extra = (req_w, rep_r)
+        self.worker = child
+        return child
+
+    def drop_worker(self) -> None:
+        if self.worker is not None:
+            self.kill_group(self.worker.pid)
+            self.wait_exit(self.worker.pid, 1.0)
+            self.worker.close()
+            self.worker = None
+
+    # -- one running call
+    def pump(self, child: Child, cap: Capture, extra: list[int], deadline: float,
+             req_id: Any) -> tuple[str, list[int]]:
+        """Wait for readable `extra` fds, child exit, deadline or cancel; capture output."""
+        fds = [child.out_fd, child.err_fd, self.proto_in, self.wake_r, *extra]
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "deadline", []
+            if MAX_LIFETIME and time.monotonic() - STARTED > MAX_LIFETIME:
+                os._exit(0)
+            try:
+                ready, _, _ = select.select(fds, [], [], min(left, 1.0))
+            except InterruptedError:
+                continue
+            hits = []
+            for fd in ready:
+                if fd == child.out_fd or fd == child.err_fd:
+                    self.drain(child, cap, fd)
+                elif fd == self.proto_in:
+                    if not self.read_requests():
+                        self.shutdown()
+                    for req in list(self.queue):
+                        if req.get("op") == "cancel" and req.get("target") == req_id:
+                            self.queue.remove(req)
+                            return "cancel", []
+                elif fd == self.wake_r:
+                    self.reap()
+                    if child.pid in self.exited:
+                        return "exit", []
+                else:
+                    hits.append(fd)
+            if hits:
+                return "ready", hits
+
+    def drain(self, child: Child, cap: Capture, only: int | None = None) -> None:
+        for fd, name in ((child.out_fd, "stdout"), (child.err_fd, "stderr")):
+            if only is not None and fd != only:
+                continue
+            for _ in range(256):
+                try:
+                    data = os.read(fd, 1 << 16)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    break
+                if not data:
+                    break
+                cap.feed(name, data)
+
+    def run_python(self, req: dict[str, Any]) -> dict[str, Any]:
+        state_lost = False
+        if self.worker is None or self.worker.pid in self.exited:
+            if self.worker is not None:
+                self.drop_worker()
+            state_lost = self.worker_used
+            self.start_worker()
+        worker = self.worker
+        assert worker is not None
+        self.worker_used = True
+        cap = Capture(int(req.get("max_output", 1 << 20)))
+        timeout = float(req.get("timeout", 30))
+        oom_before = _oom_kills()
+        req_w, rep_r = worker.extra
+        try:
+            _write_all(req_w, json.dumps({"code": req["code"]}).encode() + b"\n")
+        except OSError:
+            pass
+        buf = b""
+        reply: dict[str, Any] | None = None
+        timed_out = cancelled = False
+        status: int | None = None
+        deadline = time.monotonic() + timeout
+        phase = "run"
+        while True:
+            why, _ = self.pump(worker, cap, [rep_r], deadline, req.get("id"))
+            if why == "ready":
+                try:
+                    chunk = os.read(rep_r, 1 << 20)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                if not chunk:
+                    why = "exit"
+                else:
+                    buf += chunk
+                    if b"\n" not in buf:
+                        continue
+                    try:
+                        reply = json.loads(buf.split(b"\n", 1)[0])
+                        break
+                    except ValueError:
+                        why = "corrupt"
+            if why in ("deadline", "cancel") and phase == "run":
+                timed_out, cancelled = why == "deadline", why == "cancel"
+                phase = "interrupt"
+                try:
+                    os.kill(worker.pid, signal.SIGINT)
+                except OSError:
+                    pass
+                deadline = time.monotonic() + GRACE
+                continue
+            # the interpreter is gone or unusable: kill its whole group, restart it below
+            self.drain(worker, cap)
+            self.kill_group(worker.pid)
+            status = self.exited.pop(worker.pid, None)
+            if status is None:
+                status = self.wait_exit(worker.pid, 1.0)
+            self.drain(worker, cap)
+            worker.close()
+            self.worker = None
+            state_lost = True
+            break
+        self.drain(worker, cap)
+        if timed_out or cancelled:
+            self.kill_group(worker.pid, keep=worker.pid if reply is not None else None)
+        oom = oom_before >= 0 and _oom_kills() > oom_before
+        out: dict[str, Any] = {"value": None, "error": None, "exit_code": 0, "figures": []}
+        if reply is not None:
+            out.update(reply)
+        else:
+            out["exit_code"], out["error"] = self.death(status, oom)
+        if timed_out or cancelled:
+            what = f"execution exceeded the {timeout:g} s timeout" if timed_out else "cancelled"
+            tb = (out.get("error") or {}).get("traceback", "")
+            out["error"] = _error("TimeoutError" if timed_out else "Cancelled", what, tb)
+            if reply is None:
+                out["error"]["message"] += "; the interpreter was killed and restarted"
+            out["exit_code"] = -signal.SIGINT if reply is not None else (out["exit_code"] or -9)
+        if state_lost:
+            self.worker_used = False
+            self.start_worker()
+            self.worker_used = True
+        out.update(stdout=cap.text("stdout"), stderr=cap.text("stderr"), truncated=cap.truncated,
+                   timed_out=timed_out, state_lost=state_lost, oom_killed=oom)
+        return out
+
+    def death(self, status: int | None, oom: bool) -> tuple[int, dict[str, str]]:
+        if status is None:
+            return -signal.SIGKILL, _error("SandboxError", "the interpreter stopped answering")
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            if oom:
+                msg = "the interpreter was killed: out of memory (the sandbox memory limit)"
+                return -sig, _error("MemoryError", msg)
+            return -sig, _error("InterpreterDied", f"the interpreter died ({_signal_name(sig)})")
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+        return code, _error("InterpreterExited", f"the interpreter exited with status {code}")
+
+    def run_shell(self, req: dict[str, Any]) -> dict[str, Any]:
+        cap = Capture(int(req.get("max_output", 1 << 20)))
+        timeout = float(req.get("timeout", 30))
+        oom_before = _oom_kills()
+        command = str(req["command"])
+        child = self.fork(lambda: os.execvp("bash", ["bash", "-lc", command]))
+        why, _ = self.pump(child, cap, [], time.monotonic() + timeout, req.get("id"))
+        status = self.exited.pop(child.pid, None)
+        self.kill_group(child.pid)
+        if status is None:
+            status = self.wait_exit(child.pid, 2.0)
+        self.drain(child, cap)
+        child.close()
+        error = None
+        if status is None:
+            code = -signal.SIGKILL
+        elif os.WIFSIGNALED(status):
+            code = -os.WTERMSIG(status)
+        else:
+            code = os.WEXITSTATUS(status)
+        oom = oom_before >= 0 and _oom_kills() > oom_before
+        if why in ("deadline", "cancel"):
+            what = f"command exceeded the {timeout:g} s timeout" if why == "deadline" else ""
+            error = _error("TimeoutError", what) if what else _error("Cancelled", "cancelled")
+        elif oom:
+            error = _error("MemoryError", "a process was killed: out of memory")
+        return {"stdout": cap.text("stdout"), "stderr": cap.text("stderr"), "value": None,
+                "error": error, "exit_code": code, "timed_out": why == "deadline",
+                "truncated": cap.truncated, "state_lost": False, "oom_killed": oom,
+                "figures": []}
+
+    # -- files
+    @staticmethod
+    def resolve(path: str) -> str:
+        full = os.path.normpath(os.path.join(WORKSPACE, path))
+        real_parent = os.path.realpath(os.path.dirname(full))
+        if not (full + "/").startswith(WORKSPACE + "/") or not (
+            real_parent + "/"
+        ).startswith(WORKSPACE + "/"):
+            raise PermissionError(f"path {path!r} is outside the workspace")
+        if full == WORKSPACE:
+            raise IsADirectoryError(path)
+        return full
+
+    def put(self, req: dict[str, Any]) -> dict[str, Any]:
+        full = self.resolve(req["path"])
+        data = base64.b64decode(req["data"])
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        full = self.resolve(req["path"])  # re-check after creating parents
+        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                     int(req.get("mode", 0o644)))
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        return {"size": len(data)}
+
+    def get(self, req: dict[str, Any]) -> dict[str, Any]:
+        full = self.resolve(req["path"])
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            size = os.fstat(fd).st_size
+            if size > MAX_TRANSFER:
+                raise OSError(errno.EFBIG, f"file is larger than {MAX_TRANSFER} bytes")
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return {"data": base64.b64encode(b"".join(chunks)).decode()}
+
+    # -- main loop
+    def handle(self, req: dict[str, Any]) -> None:
+        op, rid = req.get("op"), req.get("id")
+        started = time.monotonic()
+        try:
+            if op in ("python", "shell"):
+                before = _scan()
+                out = self.run_python(req) if op == "python" else self.run_shell(req)
+                out["files"] = _changed(before, _scan())
+            elif op == "ping":
+                out = {"pid": os.getpid(), "uid": os.getuid()}
+            elif op == "put":
+                out = self.put(req)
+            elif op == "get":
+                out = self.get(req)
+            elif op == "cancel":
+                return  # nothing running with that id
+            elif op == "shutdown":
+                self.send({"id": rid, "ok": True})
+                self.shutdown()
+            else:
+                raise ValueError(f"unknown op {op!r}")
+        except Exception as exc:
+            self.send({"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            return
+        out.update(id=rid, ok=True, duration=time.monotonic() - started)
+        self.send(out)
+
+    def shutdown(self) -> None:
+        try:
+            os.kill(-1, signal.SIGKILL)  # every other process of the container
+        except OSError:
+            pass
+        os._exit(0)
+
+    def serve(self) -> None:
+        _seed_matplotlib()
+        writable = os.access(WORKSPACE, os.W_OK)
+        self.start_worker()
+        self.send({"id": 0, "ok": True, "event": "ready", "workspace_writable": writable,
+                   "python": sys.version.split()[0], "uid": os.getuid()})
+        while True:
+            while self.queue:
+                self.handle(self.queue.pop(0))
+            wait = 1.0
+            if MAX_LIFETIME:
+                wait = MAX_LIFETIME - (time.monotonic() - STARTED)
+                if wait <= 0:
+                    self.shutdown()
+                wait = min(wait, 1.0)
+            try:
+                ready, _, _ = select.select([self.proto_in, self.wake_r], [], [], wait)
+            except InterruptedError:
+                continue
+            if self.wake_r in ready:
+                self.reap()
+            if self.proto_in in ready and not self.read_requests():
+                self.shutdown()
+
+
+if __name__ == "__main__":
+    Supervisor().serve()
