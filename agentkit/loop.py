@@ -47,16 +47,12 @@ from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
 from .tooldef import Tool, ToolArgumentsError
 from .usage import Usage
+from .wire.profiles import NUDGE_REASONING_ONLY
 
 if TYPE_CHECKING:
     from .agent import Agent
 
-__all__ = ["THINKING_ONLY_NUDGE", "agent_loop"]
-
-THINKING_ONLY_NUDGE = (
-    "Your last reply contained reasoning only: no answer and no tool call. "
-    "Continue: either call a tool or give your answer."
-)
+__all__ = ["agent_loop", "close_open_calls"]
 
 
 class _Call:
@@ -315,7 +311,7 @@ async def agent_loop(
                                 "the model replied with reasoning only (no answer and no tool "
                                 "call) twice in a row"))
                         run.nudged = True
-                        messages.append(UserMessage(content=THINKING_ONLY_NUDGE))
+                        messages.append(UserMessage(content=NUDGE_REASONING_ONLY))
                         continue
                     if output is None:
                         yield RunFinished(result=run.result(message.content), step=run.step)

@@ -36,7 +36,7 @@ def ms(x: float) -> str:
 
 def row(name: str, samples: list[float]) -> tuple[float, float]:
     p50, p95 = pct(samples, 0.5), pct(samples, 0.95)
-    print(f"  {name:<44} p50 {ms(p50)}   p95 {ms(p95)}   (n={len(samples)})")
+    print(f"  {name:<50} p50 {ms(p50)}   p95 {ms(p95)}   (n={len(samples)})")
     return p50, p95
 
 

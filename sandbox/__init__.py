@@ -10,6 +10,7 @@ Public API (stable; the built-in tools build on it)::
         await sb.upload("data/in.csv", b"a,b\\n1,2\\n")                      # workspace-relative
         data: bytes = await sb.download("data/in.csv")
     # or: sb = DockerSandbox(); await sb.start(); ...; await sb.close()  (close is idempotent)
+    # await sb.restart(): a fresh container (state and tmpfs files discarded)
 
     with SyncDockerSandbox() as sb:                 # blocking wrapper for scripts
         print(sb.run_python("print('hi')").stdout)

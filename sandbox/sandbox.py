@@ -180,6 +180,15 @@ class DockerSandbox:
             if cid is not None:
                 await _thread(ct.remove_container, cid)
 
+    async def restart(self) -> None:
+        """Replace the container with a fresh one: all state and tmpfs files are discarded."""
+        if self._closed:
+            raise SandboxError("this sandbox is closed")
+        async with self._lock:
+            await self._teardown()
+            await self._boot()
+            self._used = self._lost_pending = False
+
     async def close(self) -> None:
         """Stop and remove the container. Idempotent."""
         self._closed = True

@@ -11,11 +11,22 @@ from typing import Any
 
 __all__ = [
     "Environment",
+    "RewardInfo",
+    "RunConfig",
+    "ScriptedUser",
     "Task",
     "ToolKitBase",
     "ToolType",
+    "evaluate",
     "get_domain",
+    "llm_user",
+    "load_results",
     "load_tasks",
+    "pass_hat_k",
+    "replay_gold",
+    "run_benchmark",
+    "run_simulation",
+    "simulate",
     "to_json_str",
 ]
 
@@ -27,6 +38,17 @@ _LAZY = {
     "ToolKitBase": "agentkit.tau2.toolkit",
     "ToolType": "agentkit.tau2.toolkit",
     "get_domain": "agentkit.tau2.registry",
+    "RewardInfo": "agentkit.tau2.grading",
+    "evaluate": "agentkit.tau2.grading",
+    "pass_hat_k": "agentkit.tau2.grading",
+    "ScriptedUser": "agentkit.tau2.user",
+    "llm_user": "agentkit.tau2.user",
+    "load_results": "agentkit.tau2.results",
+    "replay_gold": "agentkit.tau2.replay",
+    "RunConfig": "agentkit.tau2.runner",
+    "run_benchmark": "agentkit.tau2.runner",
+    "run_simulation": "agentkit.tau2.runner",
+    "simulate": "agentkit.tau2.orchestrator",
 }
 
 

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .environment import Environment
-from .tasks import Task, select_tasks
+if TYPE_CHECKING:
+    from .environment import Environment
+    from .tasks import Task
 
 __all__ = ["DOMAINS", "DomainSpec", "get_domain", "list_domains"]
 
@@ -60,6 +61,8 @@ class DomainSpec:
         """Tasks filtered by split and/or ids (unknown split or id -> ValueError)."""
         tasks: list[Task] = self.module.get_tasks(data_dir=data_dir)
         splits = self.get_splits(data_dir) if split is not None else {}
+        from .tasks import select_tasks
+
         return select_tasks(tasks, splits, split=split, task_ids=task_ids)
 
     def policy(self, data_dir: Path | str | None = None, **opts: Any) -> str:

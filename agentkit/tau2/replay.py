@@ -16,11 +16,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .environment import Environment, ToolCallRecord, to_json_str
 from .registry import get_domain, list_domains
-from .tasks import Task
+
+if TYPE_CHECKING:
+    from .environment import Environment
+    from .tasks import Task
 
 __all__ = [
     "add_replay_gold",
@@ -53,6 +55,8 @@ def build_task_env(
 
 def replay_actions(env: Environment, task: Task, synced: bool) -> list[dict[str, Any]]:
     """Run the task's gold actions on ``env``; one ``{"name", "error", "output"}`` per action."""
+    from .environment import ToolCallRecord, to_json_str
+
     results: list[dict[str, Any]] = []
     for i, action in enumerate(task.gold_actions):
         if synced:

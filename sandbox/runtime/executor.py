@@ -209,6 +209,30 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
             print(f"[sandbox] could not save figures: {exc!r}", file=sys.stderr)
         return saved
 
+    def reap_children() -> None:
+        """Reap exited children nobody will wait for (killed fork-bomb members, forgotten
+        forks) so they do not hold the pids limit; a live Popen still owns its child."""
+        try:
+            if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                return  # the common case: one syscall
+        except ChildProcessError:
+            return
+        import gc
+
+        owned = {getattr(o, "pid", None) for o in gc.get_objects()
+                 if type(o).__name__ == "Popen" and getattr(o, "returncode", 0) is None}
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in owned:
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    stat = fh.read()
+                fields = stat[stat.rindex(b")") + 2 :].split()
+                if fields[0] == b"Z" and int(fields[1]) == me:
+                    os.waitpid(int(name), os.WNOHANG)
+            except (OSError, ValueError, IndexError):
+                continue
+
     def describe(exc: BaseException) -> dict[str, str]:
         tb = exc.__traceback__
         while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell"):
@@ -254,6 +278,7 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
         if not line:
             os._exit(0)
         req = json.loads(line)
+        reap_children()
         counter += 1
         reply: dict[str, Any] = {"exit_code": 0, "error": None, "value": None}
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -275,6 +300,7 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
                 flush()
                 os._exit(reply["exit_code"] if isinstance(reply["exit_code"], int) else 1)
         reply["figures"] = save_figures(counter)
+        reap_children()
         flush()
         _write_all(rep_fd, json.dumps(reply).encode() + b"\n")
 
@@ -504,6 +530,7 @@ class Supervisor:
 
     def run_python(self, req: dict[str, Any]) -> dict[str, Any]:
         state_lost = False
+        self.reap()  # notice a worker killed since the last call before handing it code
         if self.worker is None or self.worker.pid in self.exited:
             if self.worker is not None:
                 self.drop_worker()
@@ -678,7 +705,14 @@ class Supervisor:
         try:
             if op in ("python", "shell"):
                 before = _scan()
-                out = self.run_python(req) if op == "python" else self.run_shell(req)
+                try:
+                    out = self.run_python(req) if op == "python" else self.run_shell(req)
+                except OSError as exc:  # fork failed: pids limit or memory exhausted
+                    msg = (f"cannot start a process: {exc}; background processes may hold "
+                           "the pids limit (kill them, or restart the sandbox)")
+                    out = {"stdout": "", "stderr": "", "value": None, "exit_code": -1,
+                           "error": _error("ResourceError", msg), "timed_out": False,
+                           "truncated": False, "state_lost": False, "oom_killed": False}
                 out["files"] = _changed(before, _scan())
             elif op == "ping":
                 out = {"pid": os.getpid(), "uid": os.getuid()}

@@ -31,6 +31,7 @@ from agentkit.events import (
     ToolResult,
 )
 from agentkit.testing import ScriptedModel, Step, call, reply, tool_step
+from agentkit.wire import NUDGE_REASONING_ONLY
 
 pytestmark = pytest.mark.anyio
 
@@ -282,7 +283,7 @@ async def test_reasoning_only_reply_gets_one_nudge() -> None:
     model = ScriptedModel([Step(thinking="I will call add..."), reply("5")])
     result = await Agent(model, None, [add]).run("go")
     assert result.output == "5"
-    assert "reasoning only" in model.requests[1].messages[-1].content
+    assert model.requests[1].messages[-1].content == NUDGE_REASONING_ONLY
     model2 = ScriptedModel([Step(thinking="hmm"), Step(thinking="hmm again")])
     with pytest.raises(ModelBehaviorError, match="reasoning only"):
         await Agent(model2, None, [add]).run("go")
