@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from .context import RunContext
 from .errors import UserError
 from .events import AgentEvent, RunFinished
 from .messages import Message
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["Agent", "AgentStream", "Limits"]
 
 OutputT = TypeVar("OutputT")
+# (ctx, name, arguments) -> the text the model gets back (marked as an error) for a call to
+# a tool the agent does not have; default: the loop explains and lists the tools.
+UnknownToolHandler = Callable[[RunContext[Any], str, dict[str, Any]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,7 @@ class Limits:
     | tool_timeout | seconds per tool call (a tool's `timeout` wins) | error result to the model |
     | tool_concurrency | tool calls run at once (1: in call order) | calls wait their turn |
     | max_invalid_calls | invalid calls/replies in a row | InvalidToolCallsExceeded |
+    | reasoning_only_nudges | replies with reasoning only, each nudged | ModelBehaviorError |
     | retry | retries of failed model requests | the ModelAPIError is raised |
     """
 
@@ -45,6 +50,7 @@ class Limits:
     tool_timeout: float | None = 120.0
     tool_concurrency: int = 8
     max_invalid_calls: int = 3
+    reasoning_only_nudges: int = 1
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -57,11 +63,12 @@ class Agent(Generic[OutputT]):
 
     Keyword settings: any `Limits` field (`max_steps`, `timeout`, ...), any `ModelSettings`
     field (`temperature`, `max_tokens`, `thinking_budget`, ...), `thinking`, `output_type`,
-    `name`.
+    `name`, `unknown_tool_handler` (answers calls to tools the agent does not have, as a
+    simulated environment would).
     """
 
     __slots__ = ("_model", "_model_spec", "instructions", "limits", "name", "output_type",
-                 "settings", "thinking", "tools")
+                 "settings", "thinking", "tools", "unknown_tool_handler")
 
     _model: Model | None
     _model_spec: Model | str | None
@@ -72,6 +79,7 @@ class Agent(Generic[OutputT]):
     name: str
     limits: Limits
     settings: ModelSettings
+    unknown_tool_handler: UnknownToolHandler | None
 
     def __init__(
         self,
@@ -84,6 +92,7 @@ class Agent(Generic[OutputT]):
         name: str = "agent",
         limits: Limits | None = None,
         settings: ModelSettings | None = None,
+        unknown_tool_handler: UnknownToolHandler | None = None,
         **kwargs: Any,
     ) -> None:
         limit_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _LIMIT_NAMES}
@@ -105,6 +114,7 @@ class Agent(Generic[OutputT]):
         set_(self, "name", name)
         set_(self, "limits", replace(limits or Limits(), **limit_kw))
         set_(self, "settings", replace(settings or ModelSettings(), **setting_kw))
+        set_(self, "unknown_tool_handler", unknown_tool_handler)
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Agent is immutable; use agent.replace(...) for a changed copy")
@@ -118,6 +128,7 @@ class Agent(Generic[OutputT]):
             "model": self._model_spec, "instructions": self.instructions, "tools": self.tools,
             "output_type": self.output_type, "thinking": self.thinking, "name": self.name,
             "limits": self.limits, "settings": self.settings,
+            "unknown_tool_handler": self.unknown_tool_handler,
         }
         base.update(changes)
         return Agent(**base)

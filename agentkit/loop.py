@@ -58,7 +58,8 @@ __all__ = ["agent_loop", "close_open_calls"]
 class _Call:
     """A tool call of the current step: checked, then run (or rejected with a reason)."""
 
-    __slots__ = ("args", "error", "id", "is_error", "kwargs", "name", "output", "tool")
+    __slots__ = ("args", "error", "id", "is_error", "kwargs", "name", "output", "tool",
+                 "unknown")
 
     def __init__(self, id: str, name: str) -> None:
         self.id = id
@@ -69,6 +70,7 @@ class _Call:
         self.error: str | None = None
         self.output = ""
         self.is_error = False
+        self.unknown = False  # an unknown name, answered by the agent's unknown_tool_handler
 
 
 class _Run:
@@ -83,6 +85,9 @@ class _Run:
         if self.output is not None:
             self.tools[FINAL_TOOL_NAME] = self.output.tool
         self.specs = [t.spec for t in self.tools.values()]
+        handler = agent.unknown_tool_handler
+        self.unknown_tool = None if handler is None else Tool(
+            handler, name="(unknown tool)", description="", parameters={}, takes_context=True)
         self.messages = messages
         self.usage = Usage()
         self.records: list[ToolCallRecord] = []
@@ -93,7 +98,7 @@ class _Run:
         self.step = 0
         self.invalid_streak = 0
         self.total_calls = 0
-        self.nudged = False
+        self.nudges = 0
         self.response: ModelResponse | None = None
 
     def fail(self, exc: AgentError) -> AgentError:
@@ -184,6 +189,10 @@ class _Run:
                 continue
             call.args = args
             tool = self.tools.get(tc.name)
+            if tool is None and self.unknown_tool is not None:
+                call.tool, call.unknown = self.unknown_tool, True
+                call.kwargs = {"name": tc.name, "arguments": args}
+                continue
             if tool is None:
                 known = ", ".join(sorted(self.tools)) or "(none)"
                 call.error = f"unknown tool {tc.name!r}; available tools: {known}"
@@ -214,6 +223,7 @@ class _Run:
                     with anyio.fail_after(timeout) if timeout is not None else nullcontext():
                         value = await tool.call(ctx, call.kwargs or {})
                     call.output = Tool.format_result(value)
+                    call.is_error = call.unknown
                 except StopRun as exc:
                     stops.append(exc)
                     call.output = "The run was stopped by this tool."
@@ -306,11 +316,11 @@ async def agent_loop(
 
                 if not message.tool_calls and not message.broken_tool_calls:
                     if not message.content.strip() and message.reasoning.strip():
-                        if run.nudged:
+                        if run.nudges >= limits.reasoning_only_nudges:
                             raise run.fail(ModelBehaviorError(
                                 "the model replied with reasoning only (no answer and no tool "
-                                "call) twice in a row"))
-                        run.nudged = True
+                                f"call) {run.nudges + 1} time(s) in a row"))
+                        run.nudges += 1
                         messages.append(UserMessage(content=NUDGE_REASONING_ONLY))
                         continue
                     if output is None:
@@ -323,7 +333,7 @@ async def agent_loop(
                     messages.append(UserMessage(content=problem))
                     run.note_invalid(problem)
                     continue
-                run.nudged = False
+                run.nudges = 0
 
                 calls = run.check_calls(message)
                 for call in calls:

@@ -279,6 +279,9 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
             os._exit(0)
         req = json.loads(line)
         reap_children()
+        if req.get("op") == "reap":
+            _write_all(rep_fd, b"{}\n")
+            continue
         counter += 1
         reply: dict[str, Any] = {"exit_code": 0, "error": None, "value": None}
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -389,7 +392,17 @@ class Supervisor:
         every other descriptor closed except `keep`; then call `target` in the child."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        pid = os.fork()
+        for delay in (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 0):  # like bash: retry a full pids table
+            try:
+                pid = os.fork()
+                break
+            except BlockingIOError:
+                if not delay:
+                    for fd in (out_r, out_w, err_r, err_w):
+                        os.close(fd)
+                    raise
+                time.sleep(delay)
+                self.reap()
         if pid == 0:
             try:
                 signal.set_wakeup_fd(-1)
@@ -470,6 +483,19 @@ class Supervisor:
         child.extra = (req_w, rep_r)
         self.worker = child
         return child
+
+    def worker_reap(self, worker: Child) -> None:
+        """Have the (kept) worker reap the children we just killed, freeing their pids."""
+        req_w, rep_r = worker.extra
+        try:
+            _write_all(req_w, b'{"op": "reap"}\n')
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([rep_r], [], [], deadline - time.monotonic())
+                if ready and os.read(rep_r, 1 << 16).endswith(b"\n"):
+                    return
+        except OSError:
+            pass
 
     def drop_worker(self) -> None:
         if self.worker is not None:
@@ -594,6 +620,8 @@ class Supervisor:
         self.drain(worker, cap)
         if timed_out or cancelled:
             self.kill_group(worker.pid, keep=worker.pid if reply is not None else None)
+            if reply is not None:
+                self.worker_reap(worker)
         oom = oom_before >= 0 and _oom_kills() > oom_before
         out: dict[str, Any] = {"value": None, "error": None, "exit_code": 0, "figures": []}
         if reply is not None:

@@ -328,3 +328,27 @@ async def test_run_sync_inside_loop_is_a_clear_error() -> None:
 def test_unknown_setting_rejected() -> None:
     with pytest.raises(TypeError, match="max_stepz"):
         Agent(ScriptedModel([]), max_stepz=3)
+
+
+async def test_unknown_tool_handler_answers_like_an_environment() -> None:
+    seen: list[tuple[str, dict[str, object], str | None]] = []
+
+    def env_answer(ctx: RunContext[None], name: str, arguments: dict[str, object]) -> str:
+        seen.append((name, arguments, ctx.tool_call_id))
+        return f"Error: Tool '{name}' not found."
+
+    model = ScriptedModel([tool_step(call("teleport", {"to": "Mars"}, id="c1")), reply("sorry")])
+    result = await Agent(model, None, [add], unknown_tool_handler=env_answer).run("go")
+    assert seen == [("teleport", {"to": "Mars"}, "c1")]
+    msg = model.requests[1].messages[-1]
+    assert isinstance(msg, ToolMessage) and msg.is_error
+    assert msg.content == "Error: Tool 'teleport' not found."
+    assert result.tool_calls[0].is_error
+
+
+async def test_reasoning_only_nudges_budget_zero() -> None:
+    from agentkit import ModelBehaviorError
+
+    model = ScriptedModel([Step(thinking="hmm")])
+    with pytest.raises(ModelBehaviorError, match="1 time"):
+        await Agent(model, None, [add], reasoning_only_nudges=0).run("go")

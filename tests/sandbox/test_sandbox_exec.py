@@ -43,6 +43,13 @@ async def test_python_error_has_type_message_traceback(sandbox: DockerSandbox) -
     assert (await sandbox.run_python("1 + 1")).value == "2"
 
 
+async def test_background_popen_status_survives_between_calls(sandbox: DockerSandbox) -> None:
+    r = await sandbox.run_python("import subprocess\np = subprocess.Popen(['sh', '-c', 'exit 3'])")
+    assert r.ok
+    assert (await sandbox.run_python("import time; time.sleep(0.2)")).ok
+    assert (await sandbox.run_python("p.wait()")).value == "3"
+
+
 async def test_top_level_await(sandbox: DockerSandbox) -> None:
     r = await sandbox.run_python("import asyncio\nawait asyncio.sleep(0.01)\n'done'")
     assert r.value == "'done'", r

@@ -43,8 +43,28 @@ async def test_python_fork_bomb(sandbox: DockerSandbox) -> None:
     assert r.timed_out and r.error is not None and r.error.type == "TimeoutError", r
     assert r.duration < 10
     await still_works(sandbox, state_kept=not r.state_lost)
-    ps = await sandbox.run_shell("ps -e --no-headers | wc -l")
-    assert int(ps.stdout) < 10, ps  # the bomb's processes are gone
+    ps = await sandbox.run_shell("ps -e --no-headers -o stat,comm")
+    assert len(ps.stdout.splitlines()) <= 4, ps  # the bomb's processes (and zombies) are gone
+    # an unguarded bomb ends itself at the pids limit; its zombies must not hold the limit
+    r = await sandbox.run_python("import os\nwhile True:\n    os.fork()", timeout=5)
+    assert r.error is not None and r.error.type == "BlockingIOError", r
+    r = await sandbox.run_python(  # the surviving forks die out as their own forks fail
+        "import os, time\n"
+        "def live():\n"
+        "    n = 0\n"
+        "    for p in filter(str.isdigit, os.listdir('/proc')):\n"
+        "        try:\n"
+        "            n += open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[0] != 'Z'\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return n\n"
+        "t = time.time()\n"
+        "while live() > 2 and time.time() < t + 10:\n    time.sleep(0.05)\nlive()"
+    )
+    assert r.value == "2", r  # PID 1 and the interpreter
+    await still_works(sandbox, state_kept=True)
+    ps = await sandbox.run_shell("ps -e --no-headers -o stat,comm")
+    assert len(ps.stdout.splitlines()) <= 4, ps  # their zombies were reaped too
 
 
 async def test_shell_fork_bomb(sandbox: DockerSandbox) -> None:
