@@ -15,7 +15,6 @@ __all__ = [
     "ModelAPIError",
     "ModelBehaviorError",
     "StopRun",
-    "ToolTimeout",
     "UserError",
 ]
 
@@ -64,10 +63,6 @@ class ModelAPIError(AgentError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.body = body
-
-
-class ToolTimeout(Exception):
-    """Raised inside the loop when a tool exceeds its time limit (reported to the model)."""
 
 
 class StopRun(Exception):

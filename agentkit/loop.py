@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
 from .tooldef import Tool, ToolArgumentsError
 from .usage import Usage
+from .wire.history import broken_call_feedback
 from .wire.profiles import NUDGE_REASONING_ONLY
 
 if TYPE_CHECKING:
@@ -209,6 +210,7 @@ class _Run:
         """Run the calls concurrently (capped) and fill in their outputs. A `StopRun` wins."""
         limiter = anyio.CapacityLimiter(max(1, self.limits.tool_concurrency))
         stops: list[StopRun] = []
+        cancel: Callable[[], None] | None = None
 
         async def one(call: _Call) -> None:
             tool = call.tool
@@ -218,18 +220,30 @@ class _Run:
             if left is not None:
                 timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
             async with limiter:
+                if stops:
+                    call.output = "Not run: another tool stopped the run."
+                    call.is_error = True
+                    return
+                ctx = replace(self.ctx, tool_call_id=call.id)
                 try:
-                    ctx = replace(self.ctx, tool_call_id=call.id)
-                    with anyio.fail_after(timeout) if timeout is not None else nullcontext():
+                    with anyio.move_on_after(timeout) as scope:
                         value = await tool.call(ctx, call.kwargs or {})
-                    call.output = Tool.format_result(value)
-                    call.is_error = call.unknown
+                        call.output = Tool.format_result(value)
+                        call.is_error = call.unknown
+                    if scope.cancelled_caught:
+                        call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
+                        call.is_error = True
                 except StopRun as exc:
                     stops.append(exc)
                     call.output = "The run was stopped by this tool."
-                except TimeoutError:
-                    call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
+                    if cancel is not None:
+                        cancel()
+                except anyio.get_cancelled_exc_class():
+                    if not stops:
+                        raise
+                    call.output = "Not run: another tool stopped the run."
                     call.is_error = True
+                    raise
                 except Exception as exc:  # a tool's failure is the model's to see
                     call.output = f"Error: {type(exc).__name__}: {exc}"
                     call.is_error = True
@@ -239,6 +253,7 @@ class _Run:
                 await one(call)
         else:
             async with anyio.create_task_group() as tg:
+                cancel = tg.cancel_scope.cancel
                 for call in calls:
                     tg.start_soon(one, call)
         return stops[0] if stops else None
@@ -256,7 +271,8 @@ class _Run:
         self.invalid_streak += 1
         if self.invalid_streak >= self.limits.max_invalid_calls:
             raise self.fail(InvalidToolCallsExceeded(
-                f"{self.invalid_streak} invalid tool calls in a row; last: {problem}",
+                f"{self.invalid_streak} replies in a row with invalid tool calls; last problem: "
+                f"{problem}",
                 last_problem=problem))
 
 
@@ -338,7 +354,6 @@ async def agent_loop(
                 calls = run.check_calls(message)
                 for call in calls:
                     if call.error is None:
-                        run.invalid_streak = 0
                         yield ToolCallReady(id=call.id, name=call.name, arguments=call.args or {},
                                             step=run.step)
                     else:
@@ -351,7 +366,7 @@ async def agent_loop(
                                           step=run.step)
 
                 runnable = [c for c in calls if c.tool is not None]
-                run.total_calls += len(runnable)
+                run.total_calls += sum(1 for c in runnable if c.name != FINAL_TOOL_NAME)
                 if limits.max_tool_calls is not None and run.total_calls > limits.max_tool_calls:
                     for c in runnable:
                         c.output = "Error: not run: the run's tool-call limit was reached."
@@ -378,7 +393,7 @@ async def agent_loop(
                                      is_error=call.is_error, step=run.step)
 
                 if final is not None and output is not None:
-                    value = output.from_arguments(final.kwargs or {})
+                    value = output.from_arguments(final.args or {})
                     yield RunFinished(result=run.result(value), step=run.step)
                     return
                 if stop is not None:
@@ -389,8 +404,10 @@ async def agent_loop(
                     raise run.timed_out()
                 problems = [c.error for c in calls if c.error] + [
                     f"call to {b.name!r}: {b.reason}" for b in message.broken_tool_calls]
-                for problem in problems:
-                    run.note_invalid(problem)
+                if problems:  # a reply with invalid calls counts once
+                    run.note_invalid(problems[-1])
+                else:
+                    run.invalid_streak = 0
     finally:
         close_open_calls(messages)
 
@@ -412,7 +429,4 @@ def close_open_calls(messages: list[Message]) -> None:
 
 
 def _broken_notice(message: AssistantMessage) -> str:
-    lines = [f"- {b.name!r} (id {b.id}): {b.reason}. It was not run."
-             for b in message.broken_tool_calls]
-    return ("Some of your tool calls could not be read:\n" + "\n".join(lines)
-            + "\nSend them again with complete, valid JSON arguments.")
+    return "\n".join(broken_call_feedback(b.name, b.reason) for b in message.broken_tool_calls)

@@ -60,9 +60,11 @@ class OutputSpec:
             return None
         return cls(output_type)
 
-    def from_arguments(self, kwargs: dict[str, Any]) -> Any:
-        """The output from the final tool's validated keyword arguments."""
-        return kwargs["result"] if self.wrapped else self.output_type(**kwargs)
+    def from_arguments(self, arguments: dict[str, Any]) -> Any:
+        """The output from the final tool's (already validated) JSON arguments."""
+        if self.wrapped:
+            return self.adapter.validate_python(arguments["result"])
+        return self.output_type.model_validate(arguments)
 
     def parse_text(self, text: str) -> tuple[Any, str | None]:
         """A plain-text answer as the output type, or the reason it is not one."""

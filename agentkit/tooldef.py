@@ -96,8 +96,9 @@ class Tool:
         return cls(function, name=name, description=description, parameters=parameters,
                    takes_context=takes_context, timeout=timeout)
 
-    @property
+    @functools.cached_property
     def spec(self) -> ToolSpec:
+        """What the model is told (built once: the wire layer caches by identity)."""
         return ToolSpec(self.name, self.description, self.parameters)
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:

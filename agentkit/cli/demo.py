@@ -202,8 +202,9 @@ def _demo(args: argparse.Namespace) -> int:
                     "server speaking DashScope's wire format; the tools are real.")
             stack.push_async_callback(model.aclose)
             say(f"working directory: {workdir}\n")
-            agent = Agent(model, "You are a careful analyst. Use the tools; Python runs in a "
-                          "sandbox whose working directory is /workspace.", tools, max_steps=12)
+            instructions = ("You are a careful analyst. Use the tools; Python runs in a sandbox "
+                            "whose working directory is /workspace.")
+            agent: Agent[Any] = Agent(model, instructions, tools, max_steps=12)
             printer = EventPrinter(sys.stdout, as_json=args.json)
             async for event in agent.stream(TASK.format(url=url)):
                 printer(event)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -18,7 +17,10 @@ def register(sub: Any) -> None:
     p.add_argument("--model", default=None, help="model name (default: qwen3-max on DashScope)")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible base URL")
     p.add_argument("--api-key", default=None, help="API key (default: from the environment)")
-    p.add_argument("--profile", default="auto", help="server dialect (dashscope, vllm, ...)")
+    from agentkit.wire import list_profiles
+
+    p.add_argument("--profile", default="auto", choices=["auto", *list_profiles()],
+                   help="server dialect (default: guessed from the URL)")
     p.add_argument("--no-thinking", action="store_true", help="Instruct mode: no reasoning")
     p.add_argument("--tools", default="",
                    help=f"built-in tools, comma-separated: {','.join(BUILTINS)}")
@@ -49,6 +51,15 @@ def build_tools(names: str, root: str) -> list[Any]:
     return tools
 
 
+NO_KEY_HELP = (
+    "No API key found. Set one of:\n"
+    "  export DASHSCOPE_API_KEY=sk-...   # Qwen3-Max on Alibaba Cloud Model Studio\n"
+    "  export OPENAI_BASE_URL=... OPENAI_API_KEY=...   # another OpenAI-compatible server\n"
+    "or pass --base-url (and --api-key) for a server such as vLLM or Ollama.\n"
+    "To see agentkit work offline, run: agentkit demo"
+)
+
+
 def _run(args: argparse.Namespace) -> int:
     import anyio
 
@@ -57,34 +68,23 @@ def _run(args: argparse.Namespace) -> int:
 
     from .render import EventPrinter
 
-    key = args.api_key or os.environ.get("DASHSCOPE_API_KEY") or os.environ.get("OPENAI_API_KEY")
-    if not key and not args.base_url:
-        print(
-            "No API key found. Set one of:\n"
-            "  export DASHSCOPE_API_KEY=sk-...   # Qwen3-Max on Alibaba Cloud Model Studio\n"
-            "  export OPENAI_API_KEY=...         # with OPENAI_BASE_URL for another server\n"
-            "or pass --base-url (and --api-key) for a local server such as vLLM or Ollama.\n"
-            "To see agentkit work offline, run: agentkit demo",
-            file=sys.stderr,
-        )
-        return 2
     printer = EventPrinter(sys.stdout, as_json=args.json)
     try:
-        kwargs: dict[str, Any] = {"profile": args.profile, "thinking": not args.no_thinking}
-        if args.base_url:
-            kwargs["base_url"] = args.base_url
-        if args.api_key:
-            kwargs["api_key"] = args.api_key
-        elif args.base_url and not key:
-            kwargs["api_key"] = "EMPTY"
-        model = OpenAICompatModel(args.model, **kwargs) if args.model else OpenAICompatModel(
-            **kwargs)
-        agent = Agent(model, args.instructions, build_tools(args.tools, args.root),
-                      max_steps=args.max_steps)
+        model = OpenAICompatModel(args.model, base_url=args.base_url, api_key=args.api_key,
+                                  profile=args.profile, thinking=not args.no_thinking)
+    except UserError as exc:
+        print(f"{exc}\n\n{NO_KEY_HELP}", file=sys.stderr)
+        return 2
+    try:
+        agent: Agent[Any] = Agent(model, args.instructions, build_tools(args.tools, args.root),
+                                  max_steps=args.max_steps)
 
         async def main() -> None:
-            async for event in agent.stream(args.task):
-                printer(event)
+            try:
+                async for event in agent.stream(args.task):
+                    printer(event)
+            finally:
+                await model.aclose()
 
         anyio.run(main)
     except UserError as exc:

@@ -15,7 +15,7 @@ import ipaddress
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import fields, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,11 +39,27 @@ __all__ = ["DEFAULT_MODEL", "OpenAICompatModel", "parse_retry_after"]
 
 DEFAULT_MODEL = "qwen3-max"
 
-_KEY_VARS = {
-    "dashscope": ("DASHSCOPE_API_KEY", "OPENAI_API_KEY"),
-    "deepseek": ("DEEPSEEK_API_KEY", "OPENAI_API_KEY"),
-    "kimi": ("MOONSHOT_API_KEY", "OPENAI_API_KEY"),
-}
+# A provider's own key goes only to that provider's hosts; OPENAI_API_KEY goes to any other
+# server, and to a provider host only when OPENAI_BASE_URL names it explicitly.
+_PROVIDER_KEYS = (
+    (("dashscope", "aliyuncs.com"), "DASHSCOPE_API_KEY"),
+    (("deepseek.com",), "DEEPSEEK_API_KEY"),
+    (("moonshot.cn", "moonshot.ai"), "MOONSHOT_API_KEY"),
+)
+
+
+def key_vars(base_url: str) -> tuple[str, ...]:
+    """The environment variables whose key may be sent to `base_url`, in order."""
+    from urllib.parse import urlparse
+
+    host = (urlparse(base_url).hostname or "").lower()
+    paired = os.environ.get("OPENAI_BASE_URL", "").rstrip("/") == base_url.rstrip("/")
+    for markers, var in _PROVIDER_KEYS:
+        if any(m in host for m in markers):
+            return (var, "OPENAI_API_KEY") if paired else (var,)
+    return ("OPENAI_API_KEY",)
+
+
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
 
@@ -135,9 +151,7 @@ class OpenAICompatModel:
         self._id_prefix = call_id_prefix
 
     def _key_from_env(self) -> str:
-        names = _KEY_VARS.get(self.profile.name, ("OPENAI_API_KEY",))
-        if self.base_url == DASHSCOPE_DEFAULT_BASE_URL or "dashscope" in self.base_url:
-            names = _KEY_VARS["dashscope"]
+        names = key_vars(self.base_url)
         for var in names:
             value = os.environ.get(var)
             if value:
@@ -208,7 +222,7 @@ class OpenAICompatModel:
         req = replace(request, settings=self._settings(request))
         return build_request_body(self._model, req, self.profile, thinking, self._cache)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
         thinking = request.thinking if request.thinking is not None else self._thinking
         settings = self._settings(request)
         body = build_request_body(self._model, replace(request, settings=settings),

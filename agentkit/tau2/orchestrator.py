@@ -13,6 +13,10 @@ domain-specific in it:
   an agent stop token (AGENT_STOP; none by default), the step count reaches ``max_steps``, the
   cumulative count of error tool results reaches ``max_errors``, or ``timeout`` passes. The limit
   checks are skipped while tool calls await their results, so a batch always gets its answers.
+- A message with neither text nor tool calls is invalid (:class:`EmptyMessageError`); like
+  every exception in the conversation it propagates, and the caller retries the simulation.
+- A resumed history that ends with unanswered tool calls has them run through the tool
+  executor first (one routing step), then the caller continues.
 
 Participants and the tool executor are small protocols, so the same loop serves other
 simulations. :func:`simulate` yields events while the conversation runs (the participants'
@@ -33,13 +37,13 @@ from typing import Any, Literal, Protocol, Union, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import ModelBehaviorError
 from ..usage import Usage
 from .simulation import STOP_TOKENS, SimMessage, SimToolCall, SimulationResult, TerminationReason
 
 __all__ = [
     "DEFAULT_GREETING",
     "ConversationEvent",
+    "EmptyMessageError",
     "MessageRecorded",
     "Participant",
     "ParticipantEvent",
@@ -61,6 +65,10 @@ ToolExecutor = Callable[[SimToolCall], Awaitable[SimMessage]]
 
 class ProtocolViolation(RuntimeError):
     """A participant broke the turn protocol (e.g. results that answer no pending call)."""
+
+
+class EmptyMessageError(ProtocolViolation):
+    """A participant sent a message with neither text nor tool calls (tau2 rejects it)."""
 
 
 class ParticipantEvent(BaseModel):
@@ -160,6 +168,24 @@ class _State:
         return reason
 
 
+def _pending_calls(history: Sequence[SimMessage]) -> list[SimToolCall]:
+    """The tool calls of the last message that have no result after it."""
+    i = len(history) - 1
+    while i >= 0 and history[i].role == "tool":
+        i -= 1
+    if i < 0 or not history[i].is_tool_call():
+        return []
+    caller = history[i]
+    answered = Counter(m.id for m in history[i + 1:])
+    pending = []
+    for c in caller.tool_calls or []:
+        if answered[c.id] > 0:
+            answered[c.id] -= 1
+        else:
+            pending.append(c.model_copy(update={"requestor": caller.role}))
+    return pending
+
+
 def _next_side(history: Sequence[SimMessage]) -> tuple[Side, str | None]:
     """Who speaks after ``history`` and what they receive (tau2's resume rules)."""
     last = history[-1]
@@ -188,10 +214,9 @@ async def simulate(
 ) -> AsyncIterator[ConversationEvent]:
     """Run the conversation, yielding events; the last one is :class:`SimulationFinished`.
 
-    Infrastructure failures (a model server that keeps failing, malformed tool-call JSON)
-    propagate as exceptions; the caller decides whether to retry the whole simulation.
-    A participant whose model misbehaves beyond the core loop's recovery
-    (:class:`ModelBehaviorError`) ends the conversation with AGENT_ERROR / USER_ERROR.
+    Every failure (a model server that keeps failing, malformed tool-call JSON, an empty
+    message, a model error of the core loop) propagates as an exception, as in tau2-bench;
+    the caller decides whether to retry the whole simulation (an infrastructure error).
     """
     config = config or SimulationConfig()
     state = _State(config)
@@ -203,6 +228,17 @@ async def simulate(
         for m in state.messages:
             m.turn_idx = None
         state.errors = 0  # tau2 counts errors of the new conversation only
+        pending_calls = _pending_calls(state.messages)
+        if pending_calls:  # tau2 routes them to the environment first
+            caller: Side = "agent" if pending_calls[0].requestor == "assistant" else "user"
+            for i, c in enumerate(pending_calls):
+                result = await tools(c)
+                result.requestor, result.timestamp = c.requestor, result.timestamp or _now()
+                state.messages.append(result)
+                state.errors += int(result.error)
+                state.steps += int(i == len(pending_calls) - 1)
+                yield MessageRecorded(side=caller, message=result, step=state.steps)
+            state.reason = state.limit_reached()
         side, incoming = _next_side(state.messages)
         last = state.messages[-1]
         if last.role in ("user", "assistant") and not last.is_tool_call():
@@ -227,59 +263,55 @@ async def simulate(
         due: Counter[str] = Counter()
         final_text: str | None = None
         turn_over = False
-        try:
-            async with aclosing(party.turn(incoming, tools)) as items:  # type: ignore[type-var]
-                async for item in items:
-                    if not isinstance(item, SimMessage):
-                        yield ParticipantEvent(side=side, event=item)
-                        continue
-                    item.timestamp = item.timestamp or _now()
-                    state.messages.append(item)
-                    if item.role == "tool":
-                        if pending <= 0 or due[item.id or ""] <= 0:
-                            raise ProtocolViolation(
-                                f"{side} produced a tool result ({item.id}) that answers no "
-                                "pending call")
-                        due[item.id or ""] -= 1
-                        item.requestor = requestor
-                        state.errors += int(item.error)
-                        pending -= 1
-                        if pending == 0:
-                            state.steps += 1
-                            yield MessageRecorded(side=side, message=item, step=state.steps)
-                            state.reason = state.limit_reached()
-                            if state.reason is not None:
-                                break
-                        else:
-                            yield MessageRecorded(side=side, message=item, step=state.steps)
-                        continue
-                    if pending:
-                        raise ProtocolViolation(f"{side} spoke with {pending} tool results due")
-                    if item.role != requestor:
-                        raise ProtocolViolation(f"{side} produced a {item.role} message")
-                    state.steps += 1
-                    yield MessageRecorded(side=side, message=item, step=state.steps)
-                    if item.tool_calls:
-                        for c in item.tool_calls:
-                            c.requestor = requestor
-                        pending = len(item.tool_calls)
-                        due = Counter(c.id for c in item.tool_calls)
-                        continue
-                    final_text = item.content or ""
-                    tokens = config.user_stop_tokens if side == "user" else config.agent_stop_tokens
-                    state.stop_token = _stop_token(final_text, tokens)
-                    if state.stop_token is not None:
-                        state.reason = (TerminationReason.USER_STOP if side == "user"
-                                        else TerminationReason.AGENT_STOP)
-                    state.reason = state.limit_reached(state.reason is not None) or state.reason
-                    turn_over = True
-                    break
-        except ModelBehaviorError as exc:
-            state.reason = (TerminationReason.AGENT_ERROR if side == "agent"
-                            else TerminationReason.USER_ERROR)
-            state.messages.append(SimMessage(
-                role="system", content=f"{side} error: {exc}", timestamp=_now()))
-            break
+        async with aclosing(party.turn(incoming, tools)) as items:  # type: ignore[type-var]
+            async for item in items:
+                if not isinstance(item, SimMessage):
+                    yield ParticipantEvent(side=side, event=item)
+                    continue
+                item.timestamp = item.timestamp or _now()
+                state.messages.append(item)
+                if item.role == "tool":
+                    if pending <= 0 or due[item.id or ""] <= 0:
+                        raise ProtocolViolation(
+                            f"{side} produced a tool result ({item.id}) that answers no "
+                            "pending call")
+                    due[item.id or ""] -= 1
+                    item.requestor = requestor
+                    state.errors += int(item.error)
+                    pending -= 1
+                    if pending == 0:
+                        state.steps += 1
+                        yield MessageRecorded(side=side, message=item, step=state.steps)
+                        state.reason = state.limit_reached()
+                        if state.reason is not None:
+                            break
+                    else:
+                        yield MessageRecorded(side=side, message=item, step=state.steps)
+                    continue
+                if pending:
+                    raise ProtocolViolation(f"{side} spoke with {pending} tool results due")
+                if item.role != requestor:
+                    raise ProtocolViolation(f"{side} produced a {item.role} message")
+                if not item.tool_calls and not item.has_text():
+                    raise EmptyMessageError(
+                        f"{side} sent an empty message (no text and no tool calls)")
+                state.steps += 1
+                yield MessageRecorded(side=side, message=item, step=state.steps)
+                if item.tool_calls:
+                    for c in item.tool_calls:
+                        c.requestor = requestor
+                    pending = len(item.tool_calls)
+                    due = Counter(c.id for c in item.tool_calls)
+                    continue
+                final_text = item.content or ""
+                tokens = config.user_stop_tokens if side == "user" else config.agent_stop_tokens
+                state.stop_token = _stop_token(final_text, tokens)
+                if state.stop_token is not None:
+                    state.reason = (TerminationReason.USER_STOP if side == "user"
+                                    else TerminationReason.AGENT_STOP)
+                state.reason = state.limit_reached(state.reason is not None) or state.reason
+                turn_over = True
+                break
         if state.reason is not None:
             break
         if not turn_over:

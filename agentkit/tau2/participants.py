@@ -2,9 +2,12 @@
 
 Each turn is one ``agent.stream(...)`` run: the loop streams the model's thinking and text,
 runs the tool calls through the conversation's tool executor (one at a time, in call order,
-never validated against the schema first -- the environment decides, as in tau2-bench), and
-ends when the model answers with text. Every model message and tool result becomes a
-:class:`SimMessage`; the core events are passed through for streaming.
+never validated against the schema first; calls to unknown tools go to the executor too --
+the environment decides, as in tau2-bench), and ends when the model answers with text.
+A reply with neither text nor tool calls (empty, or reasoning only) raises
+:class:`EmptyReplyError`: as in tau2-bench, the simulation fails and is retried whole.
+Every model message and tool result becomes a :class:`SimMessage`; the core events are
+passed through for streaming.
 
 The same class plays the agent (tools with requestor ``assistant``) and an LLM user simulator
 (requestor ``user``): each side keeps its own transcript, where its own messages are the
@@ -14,36 +17,29 @@ assistant turns and the other side's visible text arrives as user turns.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
-import anyio
-
 from ..agent import Agent
-from ..events import InvalidToolCall, StepFinished, ToolResult
+from ..context import RunContext
+from ..errors import ModelBehaviorError
+from ..events import StepFinished, ToolResult
 from ..messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
 from ..tooldef import Tool
 from ..usage import Usage
-from .orchestrator import ToolExecutor, TurnItem
-from .simulation import SimMessage, SimToolCall
+from .orchestrator import EmptyMessageError, ToolExecutor, TurnItem
+from .simulation import SimMessage, SimToolCall, split_thinking, visible_text
 
-__all__ = ["LoopParticipant", "MalformedToolCallError", "PassThroughTool", "visible_text"]
+__all__ = [
+    "EmptyReplyError",
+    "LoopParticipant",
+    "MalformedToolCallError",
+    "PassThroughTool",
+    "visible_text",
+]
 
 Requestor = Literal["assistant", "user"]
-
-_THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", re.S)
-
-
-def visible_text(text: str | None) -> str:
-    """What the other side may see of a message: inline ``<think>`` blocks removed."""
-    if not text:
-        return ""
-    text = _THINK_BLOCK.sub("", text)
-    if "</think>" in text:  # an opening tag swallowed by the server's template
-        text = text.split("</think>", 1)[1]
-    return text.strip()
 
 
 class MalformedToolCallError(RuntimeError):
@@ -53,30 +49,19 @@ class MalformedToolCallError(RuntimeError):
     """
 
 
+class EmptyReplyError(EmptyMessageError):
+    """A model replied with neither visible text nor tool calls (empty, or reasoning only).
+
+    tau2-bench rejects such a message and the simulation is retried whole (infrastructure
+    error); nothing is nudged or forwarded.
+    """
+
+
 class PassThroughTool(Tool):
     """A tool whose arguments reach the function unvalidated (the environment checks them)."""
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         return arguments
-
-
-class _Batch:
-    """The valid tool calls of the current model step, executed strictly in call order."""
-
-    def __init__(self, calls: list[SimToolCall]) -> None:
-        self.calls = calls
-        self.claimed = [False] * len(calls)
-        self.done = [anyio.Event() for _ in calls]
-        self.results: dict[str, SimMessage] = {}
-
-    def claim(self, name: str, arguments: dict[str, Any]) -> int:
-        """The position of the pending call being run (same name and arguments, else name)."""
-        free = [i for i, c in enumerate(self.calls) if not self.claimed[i] and c.name == name]
-        if not free:
-            raise RuntimeError(f"tool {name!r} ran but no call to it is pending")
-        i = next((j for j in free if self.calls[j].arguments == arguments), free[0])
-        self.claimed[i] = True
-        return i
 
 
 class LoopParticipant:
@@ -92,38 +77,42 @@ class LoopParticipant:
         self.usage = Usage()
         self.history: list[Message] = []
         self._executor: ToolExecutor | None = None
-        self._batch: _Batch | None = None
+        self._calls: dict[str, SimToolCall] = {}  # the current step's calls, by id
+        self._results: dict[str, SimMessage] = {}
         tools = [self._make_tool(s) for s in tool_schemas]
-        # the conversation enforces tau2's limits; the core loop must not cut a turn short,
-        # and the tools run one at a time in call order (see _Batch)
+        # The conversation enforces tau2's limits: the core loop must not cut a turn short or
+        # time an environment call out; calls run one at a time in call order; a reply with
+        # reasoning only is not nudged (it fails the simulation, as in tau2).
         limits = replace(agent.limits, max_steps=10_000, max_invalid_calls=1_000_000,
-                         tool_concurrency=1_000_000)
-        self.agent = agent.replace(tools=tools, output_type=None, limits=limits)
+                         tool_concurrency=1, tool_timeout=None, reasoning_only_nudges=0)
+        self.agent = agent.replace(tools=tools, output_type=None, limits=limits,
+                                   unknown_tool_handler=self._unknown_tool)
         self.tool_names = {t.name for t in tools}
 
     # ------------------------------------------------------------------ tools
     def _make_tool(self, schema: dict[str, Any]) -> Tool:
         fn_schema = schema.get("function", schema)
-        name = fn_schema["name"]
 
-        async def run(**kwargs: Any) -> str:
-            return await self._run_call(name, kwargs)
+        async def run(ctx: RunContext[Any], **kwargs: Any) -> str:
+            return await self._run_call(ctx)
 
         return PassThroughTool.from_schema(
-            name, fn_schema.get("description", ""),
-            fn_schema.get("parameters") or {"type": "object", "properties": {}}, run)
+            fn_schema["name"], fn_schema.get("description", ""),
+            fn_schema.get("parameters") or {"type": "object", "properties": {}}, run,
+            takes_context=True)
 
-    async def _run_call(self, name: str, arguments: dict[str, Any]) -> str:
-        batch, executor = self._batch, self._executor
-        assert batch is not None and executor is not None
-        i = batch.claim(name, arguments)
-        if i > 0:
-            await batch.done[i - 1].wait()
-        try:
-            result = await executor(batch.calls[i])
-            batch.results[batch.calls[i].id] = result
-        finally:
-            batch.done[i].set()
+    async def _unknown_tool(self, ctx: RunContext[Any], name: str,
+                            arguments: dict[str, Any]) -> str:
+        """A call to a tool this side does not have: the environment answers it."""
+        return await self._run_call(ctx)
+
+    async def _run_call(self, ctx: RunContext[Any]) -> str:
+        executor = self._executor
+        call = self._calls.get(ctx.tool_call_id or "")
+        if executor is None or call is None:
+            raise RuntimeError(f"tool call {ctx.tool_call_id!r} ran but is not pending")
+        result = await executor(call)
+        self._results[call.id] = result
         return result.content or ""
 
     # ------------------------------------------------------------------ history
@@ -163,11 +152,19 @@ class LoopParticipant:
                     f"{self.requestor} tool call {tc.name!r}: arguments are not a JSON object")
             calls.append(SimToolCall(id=tc.id, name=tc.name, arguments=args,
                                      requestor=self.requestor))
+        # what the other side sees is the text without inline thinking; the record keeps
+        # that text as the content and the thinking as reasoning
+        text, inline = split_thinking(message.content)
+        reasoning = "\n\n".join(r for r in (message.reasoning.strip(), inline) if r)
+        if not calls and not text.strip():
+            raise EmptyReplyError(
+                f"{self.requestor} sent an empty message (no text and no tool calls"
+                + (", reasoning only)" if reasoning else ")"))
         return SimMessage(
             role=self.requestor,
-            content=message.content if message.content else None,
+            content=text if text.strip() else None,
             tool_calls=calls or None,
-            reasoning=message.reasoning or None,
+            reasoning=reasoning or None,
         )
 
     async def turn(self, incoming: str | None, tools: ToolExecutor) -> AsyncIterator[TurnItem]:
@@ -175,7 +172,6 @@ class LoopParticipant:
         self._executor = tools
         prompt = visible_text(incoming) if incoming is not None else None
         stream = self.agent.stream(prompt, history=self.history)
-        current: SimMessage | None = None
         try:
             async with stream:
                 async for event in stream:
@@ -184,29 +180,22 @@ class LoopParticipant:
                         self.usage.add(event.usage)
                         message = stream.messages[-1]
                         assert isinstance(message, AssistantMessage)
-                        if not message.tool_calls and not message.broken_tool_calls \
-                                and not message.content.strip() and message.reasoning.strip():
-                            continue  # reasoning only: the core loop nudges the model again
                         current = self._record_step(message)
                         current.usage = event.usage
-                        valid = [c for c in current.tool_calls or [] if c.name in self.tool_names]
-                        self._batch = _Batch(valid)
+                        self._calls = {c.id: c for c in current.tool_calls or []}
+                        self._results = {}
                         yield current
                         if not current.tool_calls:
                             break
-                    elif isinstance(event, InvalidToolCall) and current is not None:
-                        # unknown tool: the environment's own answer goes in the record
-                        call = next((c for c in current.tool_calls or [] if c.id == event.id),
-                                    None)
-                        if call is not None and self._batch is not None:
-                            self._batch.results[call.id] = await tools(call)
-                    elif isinstance(event, ToolResult) and current is not None:
-                        assert self._batch is not None
-                        record = self._batch.results.get(event.id)
-                        if record is None:  # not run (should not happen): keep what the model saw
-                            record = SimMessage(role="tool", id=event.id, content=event.content,
-                                                error=event.is_error)
+                    elif isinstance(event, ToolResult):
+                        record = self._results.get(event.id)
+                        if record is None:
+                            raise RuntimeError(  # the executor itself failed
+                                f"{self.requestor} tool call {event.name!r} ({event.id}) got no "
+                                f"environment answer: {event.content}")
                         yield record.model_copy(update={"requestor": self.requestor})
+        except ModelBehaviorError as exc:  # reasoning only (no nudges): tau2's empty message
+            raise EmptyReplyError(f"{self.requestor} sent an empty message: {exc}") from exc
         finally:
             self.history = [m for m in stream.messages if m.role != "system"]
-            self._batch = None
+            self._calls, self._results = {}, {}

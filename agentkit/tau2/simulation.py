@@ -8,6 +8,7 @@ Field names and termination-reason values follow tau2-bench (MIT, Sierra Researc
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any, Literal
 
@@ -22,12 +23,40 @@ __all__ = [
     "SimToolCall",
     "SimulationResult",
     "TerminationReason",
+    "split_thinking",
+    "visible_text",
 ]
 
 Requestor = Literal["assistant", "user"]
 
 STOP_TOKENS: tuple[str, ...] = ("###STOP###", "###TRANSFER###", "###OUT-OF-SCOPE###")
 """The user simulator's stop tokens; any of them in a text message ends the conversation."""
+
+
+_THINK_BLOCK = re.compile(r"<think>(.*?)</think>\s*", re.S)
+
+
+def split_thinking(text: str | None) -> tuple[str, str]:
+    """``(visible text, inline thinking)``: ``<think>`` blocks moved out of the text.
+
+    A lone ``</think>`` (the opening tag swallowed by the server's chat template) ends a
+    thinking prefix. The visible text is stripped only when thinking was removed.
+    """
+    if not text:
+        return "", ""
+    thoughts = [m.group(1).strip() for m in _THINK_BLOCK.finditer(text)]
+    visible = _THINK_BLOCK.sub("", text)
+    if "</think>" in visible:
+        head, visible = visible.split("</think>", 1)
+        thoughts.insert(0, head.strip())
+    if not thoughts:
+        return text, ""
+    return visible.strip(), "\n\n".join(t for t in thoughts if t)
+
+
+def visible_text(text: str | None) -> str:
+    """What the other side may see of a message: inline thinking removed, stripped."""
+    return split_thinking(text)[0].strip()
 
 
 class TerminationReason(str, Enum):

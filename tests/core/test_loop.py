@@ -137,7 +137,7 @@ async def test_invalid_calls_are_fed_back_not_run() -> None:
         tool_step(call("record", {"n": 7})),
         reply("done"),
     ])
-    events = await collect(Agent(model, None, [record], max_invalid_calls=4), "go")
+    events = await collect(Agent(model, None, [record]), "go")
     invalid = [e for e in events if isinstance(e, InvalidToolCall)]
     assert len(invalid) == 3
     assert "at n: 'seven' is not of type 'integer'" in invalid[0].error
@@ -151,7 +151,7 @@ async def test_invalid_calls_are_fed_back_not_run() -> None:
     assistant = next(m for m in second_request if m.role == "assistant")
     assert [tc.name for tc in assistant.tool_calls] == ["record", "nosuch"]
     assert isinstance(second_request[-1], UserMessage)
-    assert "could not be read" in second_request[-1].content
+    assert "`record` was not run: arguments are not a JSON object" in second_request[-1].content
 
 
 async def test_consecutive_invalid_budget_ends_run_with_last_problem() -> None:
@@ -352,3 +352,46 @@ async def test_reasoning_only_nudges_budget_zero() -> None:
     model = ScriptedModel([Step(thinking="hmm")])
     with pytest.raises(ModelBehaviorError, match="1 time"):
         await Agent(model, None, [add], reasoning_only_nudges=0).run("go")
+
+
+async def test_tool_raising_its_own_timeout_error_is_a_tool_error() -> None:
+    @tool
+    async def flaky() -> str:
+        """Times out internally."""
+        raise TimeoutError("upstream took too long")
+
+    for timeout in (None, 5.0):
+        model = ScriptedModel([tool_step(call("flaky")), reply("ok")])
+        result = await Agent(model, None, [flaky], tool_timeout=timeout).run("go")
+        assert result.tool_calls[0].result == "Error: TimeoutError: upstream took too long"
+
+
+async def test_stop_run_cancels_sibling_tools() -> None:
+    @tool
+    def stop() -> str:
+        """Stop."""
+        raise StopRun(output="stopped")
+
+    t0 = anyio.current_time()
+    model = ScriptedModel([tool_step(call("slow_echo", {"text": "x", "delay": 5}), call("stop"))])
+    result = await Agent(model, None, [slow_echo, stop]).run("go")
+    assert result.output == "stopped" and anyio.current_time() - t0 < 2
+    assert result.tool_calls[0].is_error and "stopped the run" in result.tool_calls[0].result
+
+
+class Trip(BaseModel):
+    from_: str = __import__("pydantic").Field(alias="from")
+    to: str
+
+
+async def test_structured_output_with_aliases_and_final_not_counted_as_tool_call() -> None:
+    model = ScriptedModel([tool_step(call("add", {"a": 1, "b": 1})),
+                           tool_step(call("final_result", {"from": "Paris", "to": "Rome"}))])
+    result = await Agent(model, None, [add], output_type=Trip, max_tool_calls=1).run("x")
+    assert result.output == Trip(**{"from": "Paris", "to": "Rome"})
+
+
+async def test_invalid_budget_counts_replies_not_calls() -> None:
+    bad3 = tool_step(call("add", {"a": 1}), call("add", {}), call("nosuch"))
+    model = ScriptedModel([bad3, bad3, reply("ok")])
+    assert (await Agent(model, None, [add]).run("go")).output == "ok"
