@@ -215,11 +215,11 @@ class _Run:
         async def one(call: _Call) -> None:
             tool = call.tool
             assert tool is not None
-            timeout = tool.timeout if tool.timeout is not None else self.limits.tool_timeout
-            left = self.remaining()
-            if left is not None:
-                timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
             async with limiter:
+                timeout = tool.timeout if tool.timeout is not None else self.limits.tool_timeout
+                left = self.remaining()  # measured after waiting for a slot
+                if left is not None:
+                    timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
                 if stops:
                     call.output = "Not run: another tool stopped the run."
                     call.is_error = True

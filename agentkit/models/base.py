@@ -57,7 +57,7 @@ class ModelSettings:
     reasoning_effort: str | None = None
     parallel_tool_calls: bool | None = None
     seed: int | None = None
-    timeout: float | None = None
+    request_timeout: float | None = None  # seconds for one HTTP request (not the run)
     extra_body: dict[str, Any] = field(default_factory=dict)
 
 

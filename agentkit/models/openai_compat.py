@@ -231,8 +231,9 @@ class OpenAICompatModel:
         client = await self._get_client()
         openai = _import_openai()
         extra: dict[str, Any] = {"headers": {"Accept": "text/event-stream"}}
-        if settings.timeout is not None:
-            extra["timeout"] = openai.Timeout(settings.timeout, connect=self._connect_timeout)
+        if settings.request_timeout is not None:
+            extra["timeout"] = openai.Timeout(settings.request_timeout,
+                                              connect=self._connect_timeout)
         try:
             payload = orjson.dumps(body)
         except TypeError as exc:

@@ -232,12 +232,12 @@ async def simulate(
         if pending_calls:  # tau2 routes them to the environment first
             caller: Side = "agent" if pending_calls[0].requestor == "assistant" else "user"
             for i, c in enumerate(pending_calls):
-                result = await tools(c)
-                result.requestor, result.timestamp = c.requestor, result.timestamp or _now()
-                state.messages.append(result)
-                state.errors += int(result.error)
+                answer = await tools(c)
+                answer.requestor, answer.timestamp = c.requestor, answer.timestamp or _now()
+                state.messages.append(answer)
+                state.errors += int(answer.error)
                 state.steps += int(i == len(pending_calls) - 1)
-                yield MessageRecorded(side=caller, message=result, step=state.steps)
+                yield MessageRecorded(side=caller, message=answer, step=state.steps)
             state.reason = state.limit_reached()
         side, incoming = _next_side(state.messages)
         last = state.messages[-1]

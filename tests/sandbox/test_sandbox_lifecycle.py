@@ -143,3 +143,14 @@ async def test_reaper_ignores_other_hosts_and_live_owners(
         for cid in made:
             client.api.remove_container(cid, force=True)
     assert json.dumps(suite_containers()) == "[]"
+
+
+async def test_cancelled_start_leaves_no_container(
+    make_sandbox: Callable[..., DockerSandbox], suite_containers: Containers
+) -> None:
+    for delay in (0.01, 0.05, 0.1, 0.2, 0.3):
+        sb = make_sandbox()
+        with anyio.move_on_after(delay):
+            await sb.start()
+        await sb.close()
+        assert suite_containers() == [], delay

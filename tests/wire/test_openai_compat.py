@@ -151,7 +151,7 @@ async def test_connection_refused_and_timeouts_are_retryable() -> None:
         model = OpenAICompatModel(base_url=srv.base_url, api_key="k", profile="dashscope")
         started = time.monotonic()
         with pytest.raises(ModelAPIError) as info:
-            await _drain(model, _request(ModelSettings(timeout=0.3)))
+            await _drain(model, _request(ModelSettings(request_timeout=0.3)))
         assert time.monotonic() - started < 2.5
         await model.aclose()
     assert info.value.retryable and "timed out" in str(info.value)
