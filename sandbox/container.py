@@ -7,6 +7,7 @@ switch (stdin EOF, max lifetime) and ``auto_remove`` nothing outlives its host f
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -21,14 +22,14 @@ __all__ = [
     "ContainerSpec",
     "create_container",
     "docker_client",
+    "executor_command",
     "owner_labels",
     "reap_orphans",
     "remove_container",
-    "runtime_source",
 ]
 
 LABEL = "agentkit.sandbox"
-RUNTIME = Path(__file__).resolve().parent / "runtime" / "executor.py"
+RUNTIME = Path(__file__).resolve().parent / "runtime"
 _client: Any = None
 _client_lock = threading.Lock()
 
@@ -53,8 +54,13 @@ def docker_client() -> Any:
         return _client
 
 
-def runtime_source() -> str:
-    return RUNTIME.read_text()
+def executor_command(config: dict[str, Any]) -> list[str]:
+    """The container command: the bootstrap loader plus the runtime sources and config (the
+    runtime is not baked into the image, so editing it needs no rebuild)."""
+    modules = {name: (RUNTIME / f"{name}.py").read_text()
+               for name in ("common", "worker", "supervisor")}
+    payload = json.dumps({"modules": modules, "config": config})
+    return ["python3", "-I", "-B", "-c", (RUNTIME / "bootstrap.py").read_text(), payload]
 
 
 def _proc_start(pid: int) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import threading
 import time
@@ -96,7 +95,6 @@ class DockerSandbox:
         self._channel: Channel | None = None
         self._lock = anyio.Lock()
         self._next_id = 1
-        self._started = False
         self._closed = False
         self._lost_pending = False
         self._used = False
@@ -114,24 +112,23 @@ class DockerSandbox:
         await self.close()
 
     async def start(self) -> None:
-        """Create and start the container and wait until the executor is ready."""
+        """Create and start the container and wait until the executor is ready (optional:
+        the first call starts it otherwise)."""
         if self._closed:
             raise SandboxError("this sandbox is closed")
-        if self._channel is not None:
-            return
         async with self._lock:
-            await self._boot()
-        self._started = True
+            if self._channel is None or self._channel.closed:
+                await self._teardown()
+                await self._boot()
 
     def _spec(self) -> ct.ContainerSpec:
         if self.workspace is not None and not os.path.isdir(self.workspace):
             raise SandboxError(f"workspace {self.workspace!r} is not a directory")
-        cfg = json.dumps({
+        command = ct.executor_command({
             "max_lifetime": self.max_lifetime or 0,
             "interrupt_grace": self.interrupt_grace,
             "max_transfer": self.max_transfer,
         })
-        command = ["python3", "-I", "-B", "-c", ct.runtime_source(), cfg]
         return ct.ContainerSpec(image=self.image, command=command, workspace=self.workspace,
                                 **self._spec_args)
 
@@ -139,12 +136,16 @@ class DockerSandbox:
         if not _reaped:
             await _thread(_reap_once)
         spec = self._spec()
-        cid = await _thread(ct.create_container, spec)
+        # Docker calls run in threads that cancellation cannot stop: shield them so that a
+        # container created or started while the caller is cancelled is always removed.
+        with anyio.CancelScope(shield=True):
+            cid = await _thread(ct.create_container, spec)
         self.container_id = cid
         try:
-            channel = await open_channel(cid, await _thread(ct.api_version))
+            channel = await open_channel(cid, ct.api_version())
             try:
-                await _thread(ct.start_container, cid)
+                with anyio.CancelScope(shield=True):
+                    await _thread(ct.start_container, cid)
                 with anyio.fail_after(self.start_timeout):
                     ready = await channel.receive()
             except BaseException:

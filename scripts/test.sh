@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --docker
 .venv/bin/ruff check .
-.venv/bin/mypy agentkit/*.py agentkit/models agentkit/wire
+.venv/bin/mypy agentkit tools sandbox
 .venv/bin/python -m pytest -q "$@"

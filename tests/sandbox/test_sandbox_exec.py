@@ -233,3 +233,17 @@ def test_missing_daemon_is_a_clear_error() -> None:
 async def test_missing_image_is_a_clear_error(make_sandbox: SandboxFactory) -> None:
     with pytest.raises(SandboxError, match="agentkit sandbox build"):
         await make_sandbox(image="agentkit-sandbox:does-not-exist").start()
+
+
+async def test_concurrent_start_makes_one_container_and_calls_start_lazily(
+    make_sandbox: SandboxFactory, suite_containers: Containers
+) -> None:
+    sb = make_sandbox()
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(sb.start)
+    assert len(suite_containers()) == 1
+    lazy = make_sandbox()
+    r = await lazy.run_python("1 + 1")  # no start(): the first call starts the container
+    assert r.value == "2" and not r.state_lost
+    assert len(suite_containers()) == 2

@@ -27,7 +27,7 @@ def test_tag_is_a_hash_of_the_image_inputs(
     shutil.copytree(image_mod.HERE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(image_mod, "HERE", copy)
     assert default_image() == tag  # same inputs, same tag
-    (copy / "runtime" / "executor.py").write_text("# runtime edits need no rebuild\n")
+    (copy / "runtime" / "supervisor.py").write_text("# runtime edits need no rebuild\n")
     assert default_image() == tag
     for rel in ("Dockerfile", "image/requirements.txt", "image/Dockerfile.offline",
                 "image/debian-packages.txt"):

@@ -1,4 +1,4 @@
-"""agentkit sandbox executor: runs inside the container as PID 1 (``python3 -c <this> <cfg>``).
+"""agentkit sandbox executor: the supervisor, PID 1 of the container (see bootstrap.py).
 
 Protocol: JSON lines. Requests arrive on fd 0 (the container's attached stdin), replies leave
 on the original fd 1, which is moved to a private descriptor at start so that nothing else
@@ -16,10 +16,8 @@ on the original fd 1, which is moved to a private descriptor at start so that no
 
 from __future__ import annotations
 
-import ast
 import base64
 import errno
-import fcntl
 import json
 import os
 import select
@@ -28,25 +26,27 @@ import sys
 import time
 from typing import Any
 
-WORKSPACE = "/workspace"
-CFG: dict[str, Any] = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-MAX_LIFETIME = float(CFG.get("max_lifetime") or 0)
-GRACE = float(CFG.get("interrupt_grace", 1.0))
-MAX_TRANSFER = int(CFG.get("max_transfer", 64 << 20))
-SCAN_LIMIT = 20000
+from agentkit_sandbox_common import (
+    WORKSPACE,
+    Capture,
+    changed_files,
+    error,
+    nonblock,
+    oom_kills,
+    scan_workspace,
+    set_dumpable,
+    signal_name,
+    write_all,
+)
+from agentkit_sandbox_worker import worker_main
+
+MAX_LIFETIME = 0.0
+GRACE = 1.0
+MAX_TRANSFER = 64 << 20
 STARTED = time.monotonic()
 
 
-def _set_dumpable(flag: int) -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(4, flag, 0, 0, 0)  # PR_SET_DUMPABLE
-    except Exception:
-        pass
-
-
-def _seed_matplotlib(src: str = "/usr/local/share/agentkit/matplotlib") -> None:
+def seed_matplotlib(src: str = "/usr/local/share/agentkit/matplotlib") -> None:
     """Copy the image's prebuilt matplotlib font cache into the (tmpfs) MPLCONFIGDIR."""
     dst = os.environ.get("MPLCONFIGDIR")
     if not dst or not os.path.isdir(src) or os.path.exists(dst):
@@ -59,256 +59,6 @@ def _seed_matplotlib(src: str = "/usr/local/share/agentkit/matplotlib") -> None:
                     fout.write(fin.read())
     except OSError:
         pass
-
-
-def _nonblock(fd: int) -> None:
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            select.select([], [fd], [])
-            continue
-        view = view[n:]
-
-
-def _oom_kills() -> int:
-    for path in ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"):
-        try:
-            with open(path) as fh:
-                for line in fh:
-                    if line.startswith("oom_kill "):
-                        return int(line.split()[1])
-        except OSError:
-            continue
-    return -1
-
-
-def _scan(root: str = WORKSPACE) -> dict[str, tuple[int, int]]:
-    """Path -> (mtime_ns, size) of regular files under root (bounded, no symlink following)."""
-    out: dict[str, tuple[int, int]] = {}
-    stack = [root]
-    while stack and len(out) < SCAN_LIMIT:
-        top = stack.pop()
-        try:
-            entries = list(os.scandir(top))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    st = entry.stat(follow_symlinks=False)
-                    out[entry.path[len(root) + 1 :]] = (st.st_mtime_ns, st.st_size)
-            except OSError:
-                continue
-    return out
-
-
-def _changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
-    return sorted(p for p, sig in after.items() if before.get(p) != sig)
-
-
-class Capture:
-    """Collects a child's stdout/stderr under one shared byte budget."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.bufs = {"stdout": bytearray(), "stderr": bytearray()}
-        self.dropped = {"stdout": 0, "stderr": 0}
-
-    def feed(self, name: str, data: bytes) -> None:
-        room = self.limit - len(self.bufs["stdout"]) - len(self.bufs["stderr"])
-        if room > 0:
-            self.bufs[name] += data[:room]
-        self.dropped[name] += max(0, len(data) - max(room, 0))
-
-    def text(self, name: str) -> str:
-        text = self.bufs[name].decode("utf-8", "replace")
-        if self.dropped[name]:
-            text += f"\n[output truncated: {self.dropped[name]} more bytes not shown]\n"
-        return text
-
-    @property
-    def truncated(self) -> bool:
-        return any(self.dropped.values())
-
-
-def _error(kind: str, message: str, tb: str = "") -> dict[str, str]:
-    return {"type": kind, "message": message, "traceback": tb}
-
-
-def _signal_name(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
-
-
-# ----------------------------------------------------------------------------- worker side
-
-
-def worker_main(req_fd: int, rep_fd: int) -> None:
-    """Forked Python worker: execute requests in a persistent __main__ namespace."""
-    import builtins
-    import io
-    import linecache
-    import traceback
-    import types
-    import warnings
-
-    me = os.getpid()
-    main = types.ModuleType("__main__")
-    main.__dict__["__builtins__"] = builtins
-    sys.modules["__main__"] = main
-    sys.argv = [""]
-    sys.path.insert(0, WORKSPACE)
-    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-
-    def stream(fd: int) -> io.TextIOWrapper:
-        raw = io.BufferedWriter(io.FileIO(fd, "w", closefd=False), 1 << 16)
-        return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace")
-
-    sys.stdout, sys.stderr = stream(1), stream(2)
-    setattr(sys, "__stdout__", sys.stdout)  # noqa: B010
-    setattr(sys, "__stderr__", sys.stderr)  # noqa: B010
-    warnings.filterwarnings("ignore", message=".*non-interactive.*")
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    reader = os.fdopen(req_fd, "rb", buffering=1 << 16)
-    counter = 0
-
-    def flush() -> None:
-        for s in (sys.stdout, sys.stderr):
-            try:
-                s.flush()
-            except Exception:
-                pass
-
-    def save_figures(call: int) -> list[str]:
-        plt = sys.modules.get("matplotlib.pyplot")
-        if plt is None:
-            return []
-        saved = []
-        try:
-            nums = list(plt.get_fignums())
-            if nums:
-                os.makedirs(f"{WORKSPACE}/figures", exist_ok=True)
-            for num in nums:
-                path, n = f"figures/figure-{call}-{num}.png", 1
-                while os.path.exists(f"{WORKSPACE}/{path}"):  # numbering restarts with the
-                    path, n = f"figures/figure-{call}-{num}-{n}.png", n + 1  # interpreter
-                plt.figure(num).savefig(f"{WORKSPACE}/{path}", format="png")
-                saved.append(path)
-            plt.close("all")
-        except Exception as exc:
-            print(f"[sandbox] could not save figures: {exc!r}", file=sys.stderr)
-        return saved
-
-    def reap_children() -> None:
-        """Reap exited children nobody will wait for (killed fork-bomb members, forgotten
-        forks) so they do not hold the pids limit; a live Popen still owns its child."""
-        try:
-            if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
-                return  # the common case: one syscall
-        except ChildProcessError:
-            return
-        import gc
-
-        owned = {getattr(o, "pid", None) for o in gc.get_objects()
-                 if type(o).__name__ == "Popen" and getattr(o, "returncode", 0) is None}
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) in owned:
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as fh:
-                    stat = fh.read()
-                fields = stat[stat.rindex(b")") + 2 :].split()
-                if fields[0] == b"Z" and int(fields[1]) == me:
-                    os.waitpid(int(name), os.WNOHANG)
-            except (OSError, ValueError, IndexError):
-                continue
-
-    def describe(exc: BaseException) -> dict[str, str]:
-        tb = exc.__traceback__
-        while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell"):
-            tb = tb.tb_next
-        lines = traceback.format_exception(type(exc), exc, tb)
-        return _error(type(exc).__name__, str(exc), "".join(lines))
-
-    def run(code: str, call: int) -> dict[str, Any]:
-        name = f"<cell-{call}>"
-        linecache.cache[name] = (len(code), None, code.splitlines(True), name)
-        value: Any = None
-        tree = ast.parse(code, name, "exec")
-        last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body[-1].value)
-            tree.body.pop()
-        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-        body = compile(tree, name, "exec", flags=flags)
-        ns = main.__dict__
-        if body.co_flags & 0x80:  # CO_COROUTINE: top-level await
-            import asyncio
-
-            asyncio.run(eval(body, ns))
-        else:
-            exec(body, ns)
-        if last is not None:
-            expr = compile(last, name, "eval", flags=flags)
-            value = eval(expr, ns)
-            if expr.co_flags & 0x80:
-                import asyncio
-
-                value = asyncio.run(value)
-        if value is None:
-            return {"value": None}
-        ns["_"] = value
-        text = repr(value)
-        if len(text) > 20000:
-            text = text[:20000] + f"... [{len(text) - 20000} more characters]"
-        return {"value": text}
-
-    while True:
-        line = reader.readline()
-        if not line:
-            os._exit(0)
-        req = json.loads(line)
-        reap_children()
-        if req.get("op") == "reap":
-            _write_all(rep_fd, b"{}\n")
-            continue
-        counter += 1
-        reply: dict[str, Any] = {"exit_code": 0, "error": None, "value": None}
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            reply.update(run(req["code"], counter))
-        except SystemExit as exc:
-            code = exc.code
-            if code is None or isinstance(code, int):
-                reply["exit_code"] = code or 0
-            else:
-                print(code, file=sys.stderr)
-                reply["exit_code"] = 1
-        except BaseException as exc:
-            reply["exit_code"] = 1
-            reply["error"] = describe(exc)
-        finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            if os.getpid() != me:  # a fork made by user code must never answer for the worker
-                flush()
-                os._exit(reply["exit_code"] if isinstance(reply["exit_code"], int) else 1)
-        reply["figures"] = save_figures(counter)
-        reap_children()
-        flush()
-        _write_all(rep_fd, json.dumps(reply).encode() + b"\n")
-
-
-# ------------------------------------------------------------------------- supervisor side
 
 
 class Child:
@@ -333,15 +83,15 @@ class Supervisor:
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.close(null)
-        _set_dumpable(0)
+        set_dumpable(0)
         self.inbuf = b""
         self.queue: list[dict[str, Any]] = []
         self.exited: dict[int, int] = {}
         self.worker: Child | None = None
         self.worker_used = False
         self.wake_r, wake_w = os.pipe()
-        _nonblock(self.wake_r)
-        _nonblock(wake_w)
+        nonblock(self.wake_r)
+        nonblock(wake_w)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
@@ -350,7 +100,7 @@ class Supervisor:
 
     # -- plumbing
     def send(self, msg: dict[str, Any]) -> None:
-        _write_all(self.proto_out, json.dumps(msg).encode() + b"\n")
+        write_all(self.proto_out, json.dumps(msg).encode() + b"\n")
 
     def read_requests(self) -> bool:
         """Read available request bytes; False on EOF (the host is gone)."""
@@ -417,7 +167,7 @@ class Supervisor:
                     os.closerange(low, fd)
                     low = fd + 1
                 os.closerange(low, 1 << 16)
-                _set_dumpable(1)
+                set_dumpable(1)
                 try:
                     with open("/proc/self/oom_score_adj", "w") as fh:
                         fh.write("1000")
@@ -430,8 +180,8 @@ class Supervisor:
         self.tracked.add(pid)
         os.close(out_w)
         os.close(err_w)
-        _nonblock(out_r)
-        _nonblock(err_r)
+        nonblock(out_r)
+        nonblock(err_r)
         return Child(pid, out_r, err_r)
 
     def kill_group(self, pgid: int, keep: int | None = None) -> None:
@@ -479,7 +229,7 @@ class Supervisor:
         child = self.fork(lambda: worker_main(req_r, rep_w), keep=(req_r, rep_w))
         os.close(req_r)
         os.close(rep_w)
-        _nonblock(rep_r)
+        nonblock(rep_r)
         child.extra = (req_w, rep_r)
         self.worker = child
         return child
@@ -488,7 +238,7 @@ class Supervisor:
         """Have the (kept) worker reap the children we just killed, freeing their pids."""
         req_w, rep_r = worker.extra
         try:
-            _write_all(req_w, b'{"op": "reap"}\n')
+            write_all(req_w, b'{"op": "reap"}\n')
             deadline = time.monotonic() + 2.0
             while time.monotonic() < deadline:
                 ready, _, _ = select.select([rep_r], [], [], deadline - time.monotonic())
@@ -567,10 +317,10 @@ class Supervisor:
         self.worker_used = True
         cap = Capture(int(req.get("max_output", 1 << 20)))
         timeout = float(req.get("timeout", 30))
-        oom_before = _oom_kills()
+        oom_before = oom_kills()
         req_w, rep_r = worker.extra
         try:
-            _write_all(req_w, json.dumps({"code": req["code"]}).encode() + b"\n")
+            write_all(req_w, json.dumps({"code": req["code"]}).encode() + b"\n")
         except OSError:
             pass
         buf = b""
@@ -622,7 +372,7 @@ class Supervisor:
             self.kill_group(worker.pid, keep=worker.pid if reply is not None else None)
             if reply is not None:
                 self.worker_reap(worker)
-        oom = oom_before >= 0 and _oom_kills() > oom_before
+        oom = oom_before >= 0 and oom_kills() > oom_before
         out: dict[str, Any] = {"value": None, "error": None, "exit_code": 0, "figures": []}
         if reply is not None:
             out.update(reply)
@@ -631,7 +381,7 @@ class Supervisor:
         if timed_out or cancelled:
             what = f"execution exceeded the {timeout:g} s timeout" if timed_out else "cancelled"
             tb = (out.get("error") or {}).get("traceback", "")
-            out["error"] = _error("TimeoutError" if timed_out else "Cancelled", what, tb)
+            out["error"] = error("TimeoutError" if timed_out else "Cancelled", what, tb)
             if reply is None:
                 out["error"]["message"] += "; the interpreter was killed and restarted"
             out["exit_code"] = -signal.SIGINT if reply is not None else (out["exit_code"] or -9)
@@ -645,20 +395,20 @@ class Supervisor:
 
     def death(self, status: int | None, oom: bool) -> tuple[int, dict[str, str]]:
         if status is None:
-            return -signal.SIGKILL, _error("SandboxError", "the interpreter stopped answering")
+            return -signal.SIGKILL, error("SandboxError", "the interpreter stopped answering")
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             if oom:
                 msg = "the interpreter was killed: out of memory (the sandbox memory limit)"
-                return -sig, _error("MemoryError", msg)
-            return -sig, _error("InterpreterDied", f"the interpreter died ({_signal_name(sig)})")
+                return -sig, error("MemoryError", msg)
+            return -sig, error("InterpreterDied", f"the interpreter died ({signal_name(sig)})")
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
-        return code, _error("InterpreterExited", f"the interpreter exited with status {code}")
+        return code, error("InterpreterExited", f"the interpreter exited with status {code}")
 
     def run_shell(self, req: dict[str, Any]) -> dict[str, Any]:
         cap = Capture(int(req.get("max_output", 1 << 20)))
         timeout = float(req.get("timeout", 30))
-        oom_before = _oom_kills()
+        oom_before = oom_kills()
         command = str(req["command"])
         child = self.fork(lambda: os.execvp("bash", ["bash", "-lc", command]))
         why, _ = self.pump(child, cap, [], time.monotonic() + timeout, req.get("id"))
@@ -668,21 +418,21 @@ class Supervisor:
             status = self.wait_exit(child.pid, 2.0)
         self.drain(child, cap)
         child.close()
-        error = None
+        err = None
         if status is None:
             code = -signal.SIGKILL
         elif os.WIFSIGNALED(status):
             code = -os.WTERMSIG(status)
         else:
             code = os.WEXITSTATUS(status)
-        oom = oom_before >= 0 and _oom_kills() > oom_before
+        oom = oom_before >= 0 and oom_kills() > oom_before
         if why in ("deadline", "cancel"):
             what = f"command exceeded the {timeout:g} s timeout" if why == "deadline" else ""
-            error = _error("TimeoutError", what) if what else _error("Cancelled", "cancelled")
+            err = error("TimeoutError", what) if what else error("Cancelled", "cancelled")
         elif oom:
-            error = _error("MemoryError", "a process was killed: out of memory")
+            err = error("MemoryError", "a process was killed: out of memory")
         return {"stdout": cap.text("stdout"), "stderr": cap.text("stderr"), "value": None,
-                "error": error, "exit_code": code, "timed_out": why == "deadline",
+                "error": err, "exit_code": code, "timed_out": why == "deadline",
                 "truncated": cap.truncated, "state_lost": False, "oom_killed": oom,
                 "figures": []}
 
@@ -707,7 +457,7 @@ class Supervisor:
         fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
                      int(req.get("mode", 0o644)))
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
         finally:
             os.close(fd)
         return {"size": len(data)}
@@ -732,16 +482,16 @@ class Supervisor:
         started = time.monotonic()
         try:
             if op in ("python", "shell"):
-                before = _scan()
+                before = scan_workspace()
                 try:
                     out = self.run_python(req) if op == "python" else self.run_shell(req)
                 except OSError as exc:  # fork failed: pids limit or memory exhausted
                     msg = (f"cannot start a process: {exc}; background processes may hold "
                            "the pids limit (kill them, or restart the sandbox)")
                     out = {"stdout": "", "stderr": "", "value": None, "exit_code": -1,
-                           "error": _error("ResourceError", msg), "timed_out": False,
+                           "error": error("ResourceError", msg), "timed_out": False,
                            "truncated": False, "state_lost": False, "oom_killed": False}
-                out["files"] = _changed(before, _scan())
+                out["files"] = changed_files(before, scan_workspace())
             elif op == "ping":
                 out = {"pid": os.getpid(), "uid": os.getuid()}
             elif op == "put":
@@ -769,7 +519,7 @@ class Supervisor:
         os._exit(0)
 
     def serve(self) -> None:
-        _seed_matplotlib()
+        seed_matplotlib()
         writable = os.access(WORKSPACE, os.W_OK)
         self.start_worker()
         self.send({"id": 0, "ok": True, "event": "ready", "workspace_writable": writable,
@@ -793,5 +543,10 @@ class Supervisor:
                 self.shutdown()
 
 
-if __name__ == "__main__":
+def main(cfg: dict[str, Any]) -> None:
+    """Configure from the host's settings and serve until stdin closes."""
+    global MAX_LIFETIME, GRACE, MAX_TRANSFER
+    MAX_LIFETIME = float(cfg.get("max_lifetime") or 0)
+    GRACE = float(cfg.get("interrupt_grace", 1.0))
+    MAX_TRANSFER = int(cfg.get("max_transfer", 64 << 20))
     Supervisor().serve()

@@ -1,0 +1,171 @@
+"""The Python worker: a forked interpreter with a persistent ``__main__`` namespace.
+
+It reads requests (JSON lines) from a private pipe and answers on another; its stdout/stderr
+are pipes that the supervisor reads with a cap. Runs only inside the container.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+from agentkit_sandbox_common import WORKSPACE, error, write_all
+
+
+def worker_main(req_fd: int, rep_fd: int) -> None:
+    """Forked Python worker: execute requests in a persistent __main__ namespace."""
+    import builtins
+    import io
+    import linecache
+    import traceback
+    import types
+    import warnings
+
+    me = os.getpid()
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = main
+    sys.argv = [""]
+    sys.path.insert(0, WORKSPACE)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+
+    def stream(fd: int) -> io.TextIOWrapper:
+        raw = io.BufferedWriter(io.FileIO(fd, "w", closefd=False), 1 << 16)
+        return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace")
+
+    sys.stdout, sys.stderr = stream(1), stream(2)
+    setattr(sys, "__stdout__", sys.stdout)  # noqa: B010
+    setattr(sys, "__stderr__", sys.stderr)  # noqa: B010
+    warnings.filterwarnings("ignore", message=".*non-interactive.*")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reader = os.fdopen(req_fd, "rb", buffering=1 << 16)
+    counter = 0
+
+    def flush() -> None:
+        for s in (sys.stdout, sys.stderr):
+            try:
+                s.flush()
+            except Exception:
+                pass
+
+    def save_figures(call: int) -> list[str]:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is None:
+            return []
+        saved = []
+        try:
+            nums = list(plt.get_fignums())
+            if nums:
+                os.makedirs(f"{WORKSPACE}/figures", exist_ok=True)
+            for num in nums:
+                path, n = f"figures/figure-{call}-{num}.png", 1
+                while os.path.exists(f"{WORKSPACE}/{path}"):  # numbering restarts with the
+                    path, n = f"figures/figure-{call}-{num}-{n}.png", n + 1  # interpreter
+                plt.figure(num).savefig(f"{WORKSPACE}/{path}", format="png")
+                saved.append(path)
+            plt.close("all")
+        except Exception as exc:
+            print(f"[sandbox] could not save figures: {exc!r}", file=sys.stderr)
+        return saved
+
+    def reap_children() -> None:
+        """Reap exited children nobody will wait for (killed fork-bomb members, forgotten
+        forks) so they do not hold the pids limit; a live Popen still owns its child."""
+        try:
+            if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                return  # the common case: one syscall
+        except ChildProcessError:
+            return
+        import gc
+
+        owned = {getattr(o, "pid", None) for o in gc.get_objects()
+                 if type(o).__name__ == "Popen" and getattr(o, "returncode", 0) is None}
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in owned:
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    stat = fh.read()
+                fields = stat[stat.rindex(b")") + 2 :].split()
+                if fields[0] == b"Z" and int(fields[1]) == me:
+                    os.waitpid(int(name), os.WNOHANG)
+            except (OSError, ValueError, IndexError):
+                continue
+
+    def describe(exc: BaseException) -> dict[str, str]:
+        tb = exc.__traceback__
+        while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell"):
+            tb = tb.tb_next
+        lines = traceback.format_exception(type(exc), exc, tb)
+        return error(type(exc).__name__, str(exc), "".join(lines))
+
+    def run(code: str, call: int) -> dict[str, Any]:
+        name = f"<cell-{call}>"
+        linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+        value: Any = None
+        tree = ast.parse(code, name, "exec")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body[-1].value)
+            tree.body.pop()
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        body = compile(tree, name, "exec", flags=flags)
+        ns = main.__dict__
+        if body.co_flags & 0x80:  # CO_COROUTINE: top-level await
+            import asyncio
+
+            asyncio.run(eval(body, ns))
+        else:
+            exec(body, ns)
+        if last is not None:
+            expr = compile(last, name, "eval", flags=flags)
+            value = eval(expr, ns)
+            if expr.co_flags & 0x80:
+                import asyncio
+
+                value = asyncio.run(value)
+        if value is None:
+            return {"value": None}
+        ns["_"] = value
+        text = repr(value)
+        if len(text) > 20000:
+            text = text[:20000] + f"... [{len(text) - 20000} more characters]"
+        return {"value": text}
+
+    while True:
+        line = reader.readline()
+        if not line:
+            os._exit(0)
+        req = json.loads(line)
+        reap_children()
+        if req.get("op") == "reap":
+            write_all(rep_fd, b"{}\n")
+            continue
+        counter += 1
+        reply: dict[str, Any] = {"exit_code": 0, "error": None, "value": None}
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            reply.update(run(req["code"], counter))
+        except SystemExit as exc:
+            code = exc.code
+            if code is None or isinstance(code, int):
+                reply["exit_code"] = code or 0
+            else:
+                print(code, file=sys.stderr)
+                reply["exit_code"] = 1
+        except BaseException as exc:
+            reply["exit_code"] = 1
+            reply["error"] = describe(exc)
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if os.getpid() != me:  # a fork made by user code must never answer for the worker
+                flush()
+                os._exit(reply["exit_code"] if isinstance(reply["exit_code"], int) else 1)
+        reply["figures"] = save_figures(counter)
+        reap_children()
+        flush()
+        write_all(rep_fd, json.dumps(reply).encode() + b"\n")
