@@ -6,10 +6,12 @@ Components (each 0 or 1), multiplied over the task's ``reward_basis``:
   the trajectory's state-mutating calls; agent and user DB hashes must both match.
 - ENV_ASSERTION: the task's assertion functions, run on the replayed (predicted) environment.
 - COMMUNICATE: each ``communicate_info`` string appears (case-insensitive, commas removed
-  from the agent's text) in some agent text message.
+  from the agent's text) in some agent text message (its visible text: inline thinking out).
 - ACTION: each gold action matches some tool call of the trajectory (``compare_args``).
 - NL_ASSERTION: an LLM judge over the flattened transcript (:mod:`agentkit.tau2.judge`).
 
+An env assertion that raises is not a failed check: :class:`EnvAssertionError` propagates, and
+the runner retries the simulation (an infrastructure error), as tau2 does.
 Only user or agent stops are graded; any other termination scores 0. ``llm_free`` replaces
 NL_ASSERTION by COMMUNICATE in the basis (the original tau2/tau-bench retail scheme) and marks
 the result. The algorithm follows tau2-bench (MIT, Sierra Research).
@@ -24,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from .simulation import GRADED_TERMINATIONS, SimMessage, SimulationResult, TerminationReason
+from .simulation import (
+    GRADED_TERMINATIONS,
+    SimMessage,
+    SimulationResult,
+    TerminationReason,
+    visible_text,
+)
 from .tasks import Action, RewardType, Task
 
 if TYPE_CHECKING:
@@ -36,6 +44,7 @@ __all__ = [
     "CommunicateCheck",
     "DBCheck",
     "EnvAssertionCheck",
+    "EnvAssertionError",
     "EnvFactory",
     "GoldCache",
     "NLAssertionCheck",
@@ -54,6 +63,10 @@ log = logging.getLogger(__name__)
 
 EnvFactory = Callable[[], "Environment"]
 """Builds a fresh environment (pristine DB, no task state)."""
+
+
+class EnvAssertionError(RuntimeError):
+    """An env assertion raised instead of answering: an infrastructure error, not a failure."""
 
 
 class DBCheck(BaseModel):
@@ -232,14 +245,15 @@ def evaluate_environment(
     check.db_reward = 1.0 if check.db_match else 0.0
     assertion_checks: list[EnvAssertionCheck] = []
     for assertion in ec.env_assertions or []:
-        error = None
         try:
             met = predicted.run_env_assertion(assertion, raise_assertion_error=False)
-        except Exception as exc:  # a broken assertion is a failed one, with the reason kept
-            met, error = False, f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # tau2 lets it propagate: the run is retried, not scored
+            raise EnvAssertionError(
+                f"env assertion {assertion.func_name}({assertion.arguments}) of task {task.id} "
+                f"raised {type(exc).__name__}: {exc} (infrastructure error: not graded)"
+            ) from exc
         assertion_checks.append(EnvAssertionCheck(
-            env_assertion=assertion.model_dump(), met=met, reward=1.0 if met else 0.0,
-            error=error))
+            env_assertion=assertion.model_dump(), met=met, reward=1.0 if met else 0.0))
     info: dict[str, Any] = {}
     if failed:
         info["failed_gold_writes"] = failed
@@ -312,8 +326,8 @@ def check_communicate(task: Task, messages: Sequence[SimMessage]) -> list[Commun
     """Each ``communicate_info`` string must appear in some agent text message."""
     ec = task.evaluation_criteria
     infos = (ec.communicate_info if ec is not None else None) or []
-    texts = [m.content.lower().replace(",", "") for m in messages
-             if m.role == "assistant" and m.has_text() and m.content is not None]
+    visible = [visible_text(m.content) for m in messages if m.role == "assistant"]
+    texts = [t.lower().replace(",", "") for t in visible if t]
     return [CommunicateCheck(info=info, met=any(info.lower() in t for t in texts))
             for info in infos]
 

@@ -1,6 +1,7 @@
 """The NL-assertion judge: an LLM grades a transcript against expected outcomes.
 
-The transcript is flattened to ``role: content`` lines (tool-call turns show ``None``), and
+The transcript is flattened to ``role: content`` lines (tool-call turns show ``None``; texts
+without inline thinking), and
 one model call returns ``{"results": [{"expectedOutcome", "reasoning", "metExpectation"}]}``.
 The prompt structure follows tau2-bench (MIT, Sierra Research).
 """
@@ -16,7 +17,7 @@ from ..messages import SystemMessage, UserMessage
 from ..models.base import Model, ModelRequest, ModelResponse, ModelSettings
 from ..usage import Usage
 from .grading import NLAssertionCheck
-from .simulation import SimMessage
+from .simulation import SimMessage, split_thinking
 
 __all__ = ["JudgeError", "NLJudge", "flatten_transcript"]
 
@@ -51,8 +52,16 @@ class JudgeError(RuntimeError):
 
 
 def flatten_transcript(messages: Sequence[SimMessage]) -> str:
-    """``role: content`` per message; tool-call turns without text show ``None``."""
-    return "\n".join(f"{m.role}: {m.content}" for m in messages if m.role != "system")
+    """``role: content`` per message; tool-call turns without text show ``None``.
+
+    Agent and user texts show what the other side saw (inline ``<think>`` blocks removed).
+    """
+    def content(m: SimMessage) -> str | None:
+        if m.role == "tool" or m.content is None:
+            return m.content
+        return split_thinking(m.content)[0]
+
+    return "\n".join(f"{m.role}: {content(m)}" for m in messages if m.role != "system")
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.S)

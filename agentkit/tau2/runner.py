@@ -6,7 +6,8 @@
   (:func:`agentkit.tau2.orchestrator.simulate`), then grading.
 - :func:`run_benchmark` runs every (task, trial) with a concurrency limit. A simulation that
   raises (model server down after the core loop's retries, malformed tool-call JSON, a replay
-  mismatch, an unusable judge answer...) is retried whole, up to ``max_retries`` more times;
+  mismatch, an empty model reply, an env assertion that raises, an unusable judge answer...)
+  is retried whole, up to ``max_retries`` more times;
   if it still fails it is recorded as ``infrastructure_error``, excluded from pass^k and
   reported. Results go to a JSON file after every simulation; rerunning with the same file
   resumes (finished simulations are kept, infrastructure errors are run again).
@@ -16,6 +17,7 @@ Prompts and defaults follow tau2-bench (MIT, Sierra Research).
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import uuid
@@ -29,7 +31,7 @@ import anyio
 from ..agent import Agent
 from ..models.base import Model
 from .environment import Environment, ToolCallRecord
-from .grading import EnvFactory, GoldCache, evaluate
+from .grading import EnvAssertionError, EnvFactory, GoldCache, evaluate
 from .judge import NLJudge
 from .orchestrator import ConversationEvent, SimulationConfig, SimulationFinished, simulate
 from .participants import LoopParticipant
@@ -160,6 +162,7 @@ class RunConfig:
             "timeout": self.timeout,
             "llm_free": self.llm_free, "env_options": self.env_options,
             "agent_settings": self.agent_settings, "user_settings": self.user_settings,
+            "agent_thinking": self.agent_thinking,
         }
 
 
@@ -364,16 +367,24 @@ async def _with_retries(task: Task, trial: int, seed: int | None, config: RunCon
         id=uuid.uuid4().hex, task_id=task.id, domain=config.domain, trial=trial, seed=seed,
         termination_reason=TerminationReason.INFRASTRUCTURE_ERROR, attempts=len(errors),
         error=errors[-1] if errors else None,
-        reward_info={"reward": 0.0, "info": {"errors": errors}})
+        reward_info={"reward": 0.0, "info": {
+            "errors": errors,
+            "note": f"infrastructure error after {len(errors)} attempt(s): not graded, "
+                    "excluded from pass^k"}})
 
 
-_MUST_MATCH = ("domain", "agent_model", "user_model", "trials", "seed", "max_steps",
-               "max_errors", "llm_free")
+_MUST_MATCH = ("domain", "agent_model", "user_model", "judge_model", "trials", "seed",
+               "max_steps", "max_errors", "timeout", "llm_free", "env_options",
+               "agent_settings", "user_settings", "agent_thinking")
+"""What defines the experiment: a results file is only resumed with the same values.
+(The task selection may change: new tasks are added to the file.)"""
 
 
 def _check_resumable(old: dict[str, Any], new: dict[str, Any], path: str | Path) -> None:
-    diffs = [f"{k}: {old.get(k)!r} in the file, {new.get(k)!r} now" for k in _MUST_MATCH
-             if old.get(k) != new.get(k)]
+    # compare as the file stores them (JSON), so tuples, None-valued keys etc. do not differ
+    stored = json.loads(Results(info=new).model_dump_json(exclude_none=True))["info"]
+    diffs = [f"{k}: {old.get(k)!r} in the file, {stored.get(k)!r} now" for k in _MUST_MATCH
+             if old.get(k) != stored.get(k)]
     if diffs:
         raise ValueError(f"cannot resume {path}: the run configuration differs ("
                          + "; ".join(diffs) + "). Use another --out file.")
@@ -417,9 +428,16 @@ async def regrade(
         if domain not in factories:
             factories[domain] = env_factory_for(domain, data_dir, **env_opts)
             caches[domain] = {}
-        reward = await evaluate(tasks[s.task_id], s, factories[domain], judge=judge,
-                                llm_free=llm_free, strict_replay=strict_replay,
-                                gold_cache=caches[domain])
+        try:
+            reward = await evaluate(tasks[s.task_id], s, factories[domain], judge=judge,
+                                    llm_free=llm_free, strict_replay=strict_replay,
+                                    gold_cache=caches[domain])
+        except EnvAssertionError as exc:  # as a live run records it: an infrastructure error
+            s.termination_reason = TerminationReason.INFRASTRUCTURE_ERROR
+            s.error = f"{type(exc).__name__}: {exc}"
+            s.reward_info = {"reward": 0.0, "info": {"errors": [s.error], "note": (
+                "infrastructure error while grading: not graded, excluded from pass^k")}}
+            continue
         s.reward_info = reward.model_dump(mode="json")
     out.info["regraded"] = {"llm_free": llm_free, "judge_model": (
         None if judge is None else judge.model.name)}

@@ -9,6 +9,7 @@ import pytest
 
 from agentkit.tau2.environment import Environment, ReplayMismatchError, ToolCallRecord
 from agentkit.tau2.grading import (
+    EnvAssertionError,
     RewardInfo,
     action_matches,
     check_communicate,
@@ -19,7 +20,7 @@ from agentkit.tau2.grading import (
 from agentkit.tau2.judge import JudgeError, NLJudge, flatten_transcript
 from agentkit.tau2.registry import get_domain
 from agentkit.tau2.simulation import SimMessage, SimToolCall, SimulationResult, TerminationReason
-from agentkit.tau2.tasks import Action, Task
+from agentkit.tau2.tasks import Action, EnvAssertion, Task
 from agentkit.testing import ScriptedModel, Step, reply
 
 pytestmark = pytest.mark.anyio
@@ -151,6 +152,23 @@ async def test_env_assertions_run_on_the_predicted_environment() -> None:
     assert bad.reward_breakdown["ENV_ASSERTION"] == 0.0 and bad.reward == 0.0
 
 
+@pytest.mark.parametrize("assertion", [
+    {"func_name": "assert_task_status", "arguments": {"task_id": "task_2"}},  # TypeError
+    {"func_name": "assert_task_status",
+     "arguments": {"task_id": "no_such_task", "expected_status": "pending"}},
+], ids=["bad-arguments", "raises-inside"])
+async def test_an_env_assertion_that_raises_is_an_infrastructure_error(
+        assertion: dict[str, Any]) -> None:
+    t = task("mock", "create_task_1_with_env_assertions")
+    trajectory = live_trajectory(t, mock_env(), gold_calls(t))
+    assert t.evaluation_criteria is not None
+    broken = EnvAssertion(env_type="assistant", assert_value=True, **assertion)
+    criteria = t.evaluation_criteria.model_copy(update={"env_assertions": [broken]})
+    bad = t.model_copy(update={"evaluation_criteria": criteria})
+    with pytest.raises(EnvAssertionError, match=r"assert_task_status.*infrastructure error"):
+        await grade(bad, trajectory)
+
+
 async def test_user_tool_calls_are_replayed_into_the_user_db() -> None:
     t = task("mock", "update_task_with_user_tools")
     calls = [("check_notifications", {}, "user"),
@@ -208,6 +226,16 @@ def test_communicate_is_case_insensitive_and_ignores_commas_in_agent_text() -> N
     t2 = task("mock", "update_task_with_initialization_data")
     msgs = [SimMessage(role="assistant", content="THE AGENT ACKNOWLEDGED THE PREVIOUS CONTEXT")]
     assert [c.met for c in check_communicate(t2, msgs)] == [True, False]
+
+
+def test_communicate_and_the_judge_see_only_the_visible_text() -> None:
+    t = task("airline", "7")  # communicate_info ["1628"]
+    thought = [SimMessage(role="assistant", content="<think>refund is 1628</think>Done."),
+               SimMessage(role="assistant", content="refund 1,628 maybe</think>All set.")]
+    assert [c.met for c in check_communicate(t, thought)] == [False]
+    flat = flatten_transcript([*thought, SimMessage(role="assistant", tool_calls=[
+        SimToolCall(id="c", name="x")]), SimMessage(role="tool", id="c", content="<think>")])
+    assert flat == "assistant: Done.\nassistant: All set.\nassistant: None\ntool: <think>"
 
 
 async def test_communicate_multiplies_into_the_reward() -> None:

@@ -8,18 +8,25 @@ import anyio
 import pytest
 
 from agentkit import Agent, ToolMessage, UserMessage
+from agentkit.agent import Limits
 from agentkit.events import ThinkingDelta, ToolCallReady
 from agentkit.messages import AssistantMessage, SystemMessage
 from agentkit.models.base import ModelRequest
 from agentkit.tau2.grading import evaluate
 from agentkit.tau2.orchestrator import (
+    EmptyMessageError,
     MessageRecorded,
     ParticipantEvent,
     SimulationConfig,
     SimulationFinished,
     simulate,
 )
-from agentkit.tau2.participants import LoopParticipant, MalformedToolCallError, visible_text
+from agentkit.tau2.participants import (
+    EmptyReplyError,
+    LoopParticipant,
+    MalformedToolCallError,
+    visible_text,
+)
 from agentkit.tau2.registry import get_domain
 from agentkit.tau2.runner import EnvExecutor, history_of
 from agentkit.tau2.simulation import SimMessage, SimToolCall, SimulationResult, TerminationReason
@@ -216,10 +223,138 @@ async def test_malformed_tool_arguments_are_an_infrastructure_failure() -> None:
         await run(agent_of(model), ScriptedUser(["go"]), FakeTools())
 
 
-async def test_reasoning_only_twice_is_an_agent_error() -> None:
-    model = ScriptedModel([Step(thinking="hmm"), Step(thinking="hmm again")])
-    result, _ = await run(agent_of(model), ScriptedUser(["go"]), FakeTools())
-    assert result.termination_reason == TerminationReason.AGENT_ERROR
+@pytest.mark.parametrize("step", [Step(thinking="hmm"), Step(), Step(text="   "),
+                                  Step(text="<think>only inline thinking</think>")],
+                         ids=["reasoning-only", "empty", "blank", "inline-thinking-only"])
+async def test_an_empty_agent_reply_fails_the_simulation_without_a_nudge(step: Step) -> None:
+    # tau2 rejects a message with no text and no tool calls: the simulation raises (and the
+    # runner retries it whole); nothing is forwarded to the user, and the model is not nudged
+    model = ScriptedModel([step, reply("a nudged answer")])
+    user = ScriptedUser(["go", "bye ###STOP###"])
+    with pytest.raises(EmptyReplyError, match="assistant sent an empty message"):
+        await run(agent_of(model), user, FakeTools())
+    assert len(model.requests) == 1
+    assert user.received == ["Hi! How can I help you today?"]
+
+
+@pytest.mark.parametrize("step", [Step(thinking="hmm"), Step()], ids=["reasoning-only", "empty"])
+async def test_an_empty_llm_user_reply_fails_the_simulation(step: Step) -> None:
+    user_model = ScriptedModel([step, reply("nudged ###STOP###")])
+    user = llm_user(user_model, "scenario", guidelines="G")
+    with pytest.raises(EmptyReplyError, match="user sent an empty message"):
+        await run(agent_of(ScriptedModel([])), user, FakeTools())
+    assert len(user_model.requests) == 1
+
+
+async def test_an_empty_scripted_message_is_rejected_by_the_conversation() -> None:
+    with pytest.raises(EmptyMessageError, match="user sent an empty message"):
+        await run(agent_of(ScriptedModel([])), ScriptedUser([""]), FakeTools())
+
+
+async def test_unknown_tools_run_in_call_order_and_the_model_sees_the_env_answer() -> None:
+    env = MOCK.build_env()
+    model = ScriptedModel([
+        tool_step(call("get_users", {}), call("delete_task", {"task_id": "task_1"}),
+                  call("get_users", {})),
+        reply("I cannot delete tasks."),
+    ])
+    order: list[str] = []
+    executor = EnvExecutor(env)
+
+    async def tools(c: SimToolCall) -> SimMessage:
+        order.append(c.name)
+        return await executor(c)
+
+    result, _ = await run(agent_of(model, env.tool_schemas()),
+                          ScriptedUser(["delete task_1", "ok ###STOP###"]), tools)
+    assert order == ["get_users", "delete_task", "get_users"]
+    records = [m for m in result.messages if m.role == "tool"]
+    assert [m.error for m in records] == [False, True, False]
+    seen = [m for m in model.requests[1].messages if isinstance(m, ToolMessage)]
+    # the model saw exactly what the trajectory records, in call order
+    assert [(m.tool_call_id, m.content) for m in seen] == [(m.id, m.content) for m in records]
+    assert seen[1].content == "Error: Tool 'delete_task' not found." and seen[1].is_error
+
+
+async def test_identical_calls_get_their_own_results_by_call_id() -> None:
+    model = ScriptedModel([
+        tool_step(call("lookup", {"q": "same"}, id="c1"), call("lookup", {"q": "same"}, id="c2")),
+        reply("done"),
+    ])
+    answers = iter(["first", "second"])
+
+    async def tools(c: SimToolCall) -> SimMessage:
+        return SimMessage(role="tool", id=c.id, content=f"{next(answers)} for {c.id}")
+
+    result, _ = await run(agent_of(model), ScriptedUser(["go", "bye ###STOP###"]), tools)
+    assert [(m.id, m.content) for m in result.messages if m.role == "tool"] == [
+        ("c1", "first for c1"), ("c2", "second for c2")]
+    seen = [m for m in model.requests[1].messages if isinstance(m, ToolMessage)]
+    assert [(m.tool_call_id, m.content) for m in seen] == [
+        ("c1", "first for c1"), ("c2", "second for c2")]
+
+
+async def test_environment_calls_are_not_cut_by_the_core_tool_timeout() -> None:
+    model = ScriptedModel([tool_step(call("lookup", {"q": "slow"})), reply("done")])
+    agent = LoopParticipant(
+        Agent(model=model, instructions="x", limits=Limits(tool_timeout=0.02)), "assistant",
+        SCHEMAS)
+    assert agent.agent.limits.tool_timeout is None
+    result, _ = await run(agent, ScriptedUser(["go", "bye ###STOP###"]),
+                          FakeTools(delays={"slow": 0.1}))
+    tool = result.messages[3]
+    assert tool.content == "result for slow" and not tool.error
+    seen = [m for m in model.requests[1].messages if isinstance(m, ToolMessage)]
+    assert seen[0].content == "result for slow"
+
+
+async def test_inline_thinking_is_moved_out_of_the_recorded_text() -> None:
+    model = ScriptedModel([
+        Step(text="<think>plan: call it</think>Checking.", tool_calls=[call("lookup", {"q": "a"})]),
+        reply("<think>the secret is 7</think>It is done.", thinking="native"),
+    ])
+    result, _ = await run(agent_of(model), ScriptedUser(["go", "bye ###STOP###"]), FakeTools())
+    call_msg, final = result.messages[2], result.messages[4]
+    assert (call_msg.content, call_msg.reasoning) == ("Checking.", "plan: call it")
+    assert final.content == "It is done."
+    assert final.reasoning == "native\n\nthe secret is 7"
+    assert "secret" not in " ".join(str(m.content) for m in result.messages)
+
+
+async def test_history_ending_with_pending_tool_calls_runs_them_first() -> None:
+    calls = [SimToolCall(id="h1", name="lookup", arguments={"q": "x"}),
+             SimToolCall(id="h2", name="nope", arguments={})]
+    history = [SimMessage(role="assistant", content="Hi! How can I help you today?"),
+               SimMessage(role="user", content="look up x"),
+               SimMessage(role="assistant", tool_calls=calls)]
+    model = ScriptedModel([reply("x is found.")])
+    tools = FakeTools()
+    result, events = await run(agent_of(model), ScriptedUser(["thanks ###STOP###"]), tools,
+                               history=history)
+    assert [c.id for c in tools.calls] == ["h1", "h2"]
+    assert [(m.role, m.id, m.error) for m in result.messages[3:5]] == [
+        ("tool", "h1", False), ("tool", "h2", True)]
+    assert result.num_errors == 1 and result.steps == 3  # results, agent text, user stop
+    assert result.termination_reason == TerminationReason.USER_STOP
+    seen = model.requests[0].messages
+    assert [m.content for m in seen if isinstance(m, ToolMessage)] == [
+        "result for x", "Error: nope failed"]
+    assert not any(isinstance(m, UserMessage) for m in seen[-2:])  # the agent continues
+    recorded = [e for e in events if isinstance(e, MessageRecorded)]
+    assert [(e.side, e.step) for e in recorded[:2]] == [("agent", 0), ("agent", 1)]
+
+
+async def test_pending_user_tool_calls_in_a_history_go_back_to_the_user() -> None:
+    env = MOCK.build_env()
+    calls = [SimToolCall(id="u1", name="check_notifications", arguments={}, requestor="user")]
+    history = [SimMessage(role="assistant", content="Hi! How can I help you today?"),
+               SimMessage(role="user", tool_calls=calls)]
+    user = ScriptedUser(["done ###STOP###"])
+    result, _ = await run(agent_of(ScriptedModel([]), env.tool_schemas()), user,
+                          EnvExecutor(env), history=history)
+    assert result.messages[2].role == "tool" and result.messages[2].requestor == "user"
+    assert not result.messages[2].error
+    assert user.received == [None] and result.termination_reason == TerminationReason.USER_STOP
 
 
 async def test_scripted_user_tools_go_to_the_user_side_only() -> None:

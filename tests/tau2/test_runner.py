@@ -17,11 +17,13 @@ from agentkit.tau2.runner import (
     AGENT_INSTRUCTION,
     RunConfig,
     agent_system_prompt,
+    regrade,
     run_benchmark,
     summary,
     trial_seeds,
 )
 from agentkit.tau2.simulation import TerminationReason
+from agentkit.tau2.tasks import EnvAssertion, Task
 from agentkit.testing import FunctionModel, Step, call, reply, tool_step
 
 pytestmark = pytest.mark.anyio
@@ -139,6 +141,80 @@ async def test_resume_refuses_a_different_configuration(tmp_path: Path) -> None:
     await run_benchmark(config(trials=1, task_ids=["create_task_1"]), out)
     with pytest.raises(ValueError, match="trials"):
         await run_benchmark(config(trials=3, task_ids=["create_task_1"]), out)
+
+
+@pytest.mark.parametrize("change", [
+    {"agent_settings": {"temperature": 0.7}},
+    {"user_settings": {"max_tokens": 256}},
+    {"judge_model": "some-judge"},
+    {"timeout": 30.0},
+    {"env_options": {"variant": "x"}},
+    {"agent_thinking": False},
+], ids=lambda c: next(iter(c)))
+async def test_resume_refuses_changed_experiment_settings(tmp_path: Path,
+                                                          change: dict[str, Any]) -> None:
+    out = tmp_path / "r.json"
+    base = {"trials": 1, "task_ids": ["create_task_1"],
+            "agent_settings": {"temperature": 0.0}, "user_settings": {"temperature": 0.0}}
+    await run_benchmark(config(**base), out)
+    key = next(iter(change))
+    with pytest.raises(ValueError, match=rf"cannot resume .*{key}"):
+        await run_benchmark(config(**{**base, **change}), out)
+    # the same settings resume (nothing left to run)
+    again = config(**base)
+    await run_benchmark(again, out)
+    assert isinstance(again.user_model, FunctionModel) and again.user_model.requests == []
+
+
+async def test_empty_replies_are_infrastructure_errors_excluded_from_pass_k(
+        tmp_path: Path) -> None:
+    def thinking_only(messages: list[Any], request: ModelRequest) -> Step:
+        return Step(thinking="I will answer later.")
+
+    agent_model = FunctionModel(thinking_only, name="thinker")
+    results = await run_benchmark(config(agent_model=agent_model, trials=1,
+                                         task_ids=["create_task_1"], max_retries=1),
+                                  tmp_path / "r.json")
+    (sim,) = results.simulations
+    assert sim.termination_reason == TerminationReason.INFRASTRUCTURE_ERROR
+    assert sim.attempts == 2 and len(agent_model.requests) == 2  # no nudge, retried whole
+    assert sim.error is not None and "EmptyReplyError" in sim.error
+    assert "assistant sent an empty message" in sim.error
+    assert "pass^1" not in summary(results)
+
+
+def broken_assertion_task() -> Task:
+    from agentkit.tau2.registry import get_domain
+
+    (t,) = get_domain("mock").load_tasks(task_ids=["create_task_1_with_env_assertions"])
+    assert t.evaluation_criteria is not None
+    broken = EnvAssertion(env_type="assistant", func_name="assert_task_status",
+                          arguments={"task_id": "task_2"}, assert_value=True)
+    criteria = t.evaluation_criteria.model_copy(update={"env_assertions": [broken]})
+    return t.model_copy(update={"evaluation_criteria": criteria})
+
+
+async def test_an_env_assertion_that_raises_makes_an_infrastructure_error(
+        tmp_path: Path) -> None:
+    t = broken_assertion_task()
+    results = await run_benchmark(config(trials=1, max_retries=1), tmp_path / "r.json",
+                                  tasks=[t])
+    (sim,) = results.simulations
+    assert sim.termination_reason == TerminationReason.INFRASTRUCTURE_ERROR
+    assert sim.attempts == 2 and sim.error is not None
+    assert sim.error.startswith("EnvAssertionError: env assertion assert_task_status")
+    assert sim.reward_info is not None
+    assert "infrastructure error" in sim.reward_info["info"]["note"]
+    # re-grading a finished run whose assertion raises records it the same way
+    ok = await run_benchmark(config(trials=1), tmp_path / "ok.json",
+                             tasks=[broken_assertion_task().model_copy(
+                                 update={"evaluation_criteria": None})])
+    assert ok.simulations[0].termination_reason == TerminationReason.USER_STOP
+    ok.tasks = [t]
+    regraded = await regrade(ok)
+    (again,) = regraded.simulations
+    assert again.termination_reason == TerminationReason.INFRASTRUCTURE_ERROR
+    assert again.error is not None and "EnvAssertionError" in again.error
 
 
 async def test_infrastructure_errors_are_retried_whole_then_excluded(tmp_path: Path) -> None:
