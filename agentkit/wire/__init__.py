@@ -1,31 +1,66 @@
 """Wire formats: server profiles, stream normalisation, text tool-call parsing, history.
 
-Everything here is pure parsing/building (no I/O, no openai import).
+Everything here is pure parsing/building (no I/O, no openai import). Names load on first
+use, so `import agentkit.wire.profiles` (the CLI) does not pull in pydantic.
 """
 
 from __future__ import annotations
 
-from .history import (
-    MISSING_RESULT,
-    WireCache,
-    broken_call_feedback,
-    build_messages,
-    build_request_body,
-)
-from .normalizer import StreamNormalizer, stream_error, usage_from
-from .profiles import (
-    DASHSCOPE_DEFAULT_BASE_URL,
-    NUDGE_REASONING_ONLY,
-    Profile,
-    for_model,
-    get_profile,
-    guess_profile,
-    list_profiles,
-    register_profile,
-)
-from .repair import ArgumentsError, complete_partial_json, parse_arguments, preview_arguments
-from .sse import DONE, SSEDecoder
-from .textcalls import BlockScanner, TextCall, coerce_xml_value, extract_text_calls, parse_block
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .history import (
+        MISSING_RESULT,
+        WireCache,
+        broken_call_feedback,
+        build_messages,
+        build_request_body,
+    )
+    from .normalizer import StreamNormalizer, stream_error, usage_from
+    from .profiles import (
+        DASHSCOPE_DEFAULT_BASE_URL,
+        NUDGE_REASONING_ONLY,
+        Profile,
+        for_model,
+        get_profile,
+        guess_profile,
+        list_profiles,
+        register_profile,
+    )
+    from .repair import ArgumentsError, complete_partial_json, parse_arguments, preview_arguments
+    from .sse import DONE, SSEDecoder
+    from .textcalls import BlockScanner, TextCall, coerce_xml_value, extract_text_calls, parse_block
+
+_WHERE: dict[str, str] = {
+    "ArgumentsError": "repair",
+    "BlockScanner": "textcalls",
+    "DASHSCOPE_DEFAULT_BASE_URL": "profiles",
+    "DONE": "sse",
+    "MISSING_RESULT": "history",
+    "NUDGE_REASONING_ONLY": "profiles",
+    "Profile": "profiles",
+    "SSEDecoder": "sse",
+    "StreamNormalizer": "normalizer",
+    "TextCall": "textcalls",
+    "WireCache": "history",
+    "broken_call_feedback": "history",
+    "build_messages": "history",
+    "build_request_body": "history",
+    "coerce_xml_value": "textcalls",
+    "complete_partial_json": "repair",
+    "extract_text_calls": "textcalls",
+    "for_model": "profiles",
+    "get_profile": "profiles",
+    "guess_profile": "profiles",
+    "list_profiles": "profiles",
+    "parse_arguments": "repair",
+    "parse_block": "textcalls",
+    "preview_arguments": "repair",
+    "register_profile": "profiles",
+    "stream_error": "normalizer",
+    "usage_from": "normalizer",
+}
 
 __all__ = [
     "DASHSCOPE_DEFAULT_BASE_URL",
@@ -56,3 +91,12 @@ __all__ = [
     "stream_error",
     "usage_from",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
