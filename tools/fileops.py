@@ -1,34 +1,33 @@
 """File operations confined to a root directory (the logic behind the file tools).
 
-Every method takes model-supplied paths, checks them with `SafeRoot`, and returns text
-meant for the model. Failures raise exceptions whose messages say what to do instead.
+Every method takes model-supplied paths, resolves them with `SafeRoot.locate` (component
+by component from a descriptor of the root) and works relative to the descriptors it got,
+so concurrent changes to the tree cannot redirect it outside the root. Methods return text
+meant for the model; failures raise exceptions whose messages say what to do instead.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
-from .paths import PathRefused, SafeRoot
-from .textfiles import atomic_write, describe_binary, glob_to_regex, is_binary, looks_like_utf8
+from .filesearch import SKIP_DIRS, FileSearch
+from .paths import PathRefused, SafeRoot, kind_of
+from .textfiles import atomic_write, describe_binary, is_binary, looks_like_utf8
 
 __all__ = ["SKIP_DIRS", "FileOps", "ReadOnlyError"]
 
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv",
-                       ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox"})
-"""Directories that recursive listing, glob and grep do not descend into."""
-
 _HEAD = 8192
+_CHUNK = 1024 * 1024
 
 
 class ReadOnlyError(PermissionError):
     """A write was attempted on read-only file tools."""
 
 
-class FileOps:
+class FileOps(FileSearch):
     """Read, write, edit, list, glob and grep under `root`; nothing outside it is touched."""
 
     def __init__(
@@ -59,95 +58,73 @@ class FileOps:
         if self.read_only:
             raise ReadOnlyError(f"cannot {action}: the file tools are read-only")
 
-    def _rel(self, real: Path | str) -> str:
-        return self.safe.relative(real)
-
-    def _entry(self, path: str) -> Path:
-        """The path of a directory entry itself (a final symlink is not followed).
-
-        The full path must still resolve inside the root (links to outside are refused).
-        """
-        self.safe.resolve(path, must_exist=True, allow_root=False)
-        text = path.strip()
-        lexical = Path(text) if os.path.isabs(text) else self.root / text
-        parent = self.safe.resolve(str(Path(os.path.normpath(lexical)).parent))
-        entry = parent / lexical.name
-        mode = os.lstat(entry).st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-            self.safe.check_regular(entry, path)  # raises with the kind of special file
-        return entry
-
-    def _clip(self, line: str) -> str:
+    def _clip(self, line: str, size: int | None = None) -> str:
+        """`line` cut to `max_line_chars`; `size` is the line's full length in bytes when
+        only a prefix of it was read."""
+        if size is not None:
+            return line[: self.max_line_chars] + f" … [line cut, {size} bytes]"
         if len(line) > self.max_line_chars:
             return line[: self.max_line_chars] + f" … [line cut, {len(line)} characters]"
         return line
 
-    def _walk(self, start: Path, everything: bool = False) -> Iterator[tuple[Path, bool]]:
-        """Yield (path, is_dir) under `start`, never leaving the root or following dir links.
-
-        Symlinks to outside and special files are left out unless `everything` (listing).
-        """
-        for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-            base = Path(dirpath)
-            for d in dirnames:
-                if everything or not os.path.islink(base / d):
-                    yield base / d, not os.path.islink(base / d)
-            for f in sorted(filenames):
-                p = base / f
-                if everything:
-                    yield p, False
-                    continue
-                if os.path.islink(p):
-                    real = os.path.realpath(p)
-                    if not self.safe.contains(real):
-                        continue
-                try:
-                    st = os.stat(p)
-                except OSError:
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    yield p, False
-
     # ------------------------------------------------------------------ read
     def read(self, path: str, start_line: int = 1, end_line: int | None = None) -> str:
-        real = self.safe.resolve(path, must_exist=True)
-        if real.is_dir():
-            raise IsADirectoryError(f"{path!r} is a directory; use list_files to see inside it")
-        if start_line < 1:
-            raise ValueError("start_line counts from 1")
-        if end_line is not None and end_line < start_line:
-            raise ValueError(f"end_line ({end_line}) is before start_line ({start_line})")
-        fd = self.safe.open_regular(real, path)
+        with self.safe.locate(path) as loc:
+            st = self.safe.require(loc, path)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(f"{path!r} is a directory; use list_files to see "
+                                        "inside it")
+            if start_line < 1:
+                raise ValueError("start_line counts from 1")
+            if end_line is not None and end_line < start_line:
+                raise ValueError(f"end_line ({end_line}) is before start_line ({start_line})")
+            self.safe.check_regular(st, path)
+            fd = self.safe.open_leaf(loc, path)
+            rel = loc.rel
         with os.fdopen(fd, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             head = fh.read(_HEAD)
             if is_binary(head):
-                return (f"{self._rel(real)} is a binary file ({describe_binary(head)}, "
+                return (f"{rel} is a binary file ({describe_binary(head)}, "
                         f"{size} bytes); its content is not shown")
             fh.seek(0)
             note = "" if looks_like_utf8(head) else \
                 " [not valid UTF-8: undecodable bytes are shown as �]"
-            return self._read_lines(fh, real, size, start_line, end_line, note)
+            return self._read_lines(fh, rel, size, start_line, end_line, note)
 
-    def _read_lines(self, fh: Any, real: Path, size: int, start: int, end: int | None,
+    def _next_line(self, fh: BinaryIO) -> tuple[bytes, int | None] | None:
+        """The next line (at most ~4 bytes per shown character are kept) and, when it was
+        longer than that, its full size in bytes; None at the end of the file."""
+        limit = 4 * self.max_line_chars + 4
+        raw = fh.readline(limit)
+        if not raw:
+            return None
+        if len(raw) < limit or raw.endswith(b"\n"):
+            return raw, None
+        size = len(raw)
+        while True:  # skip the rest of an over-long line without holding it
+            more = fh.readline(_CHUNK)
+            size += len(more)
+            if not more or more.endswith(b"\n"):
+                return raw, size
+
+    def _read_lines(self, fh: BinaryIO, rel: str, size: int, start: int, end: int | None,
                     note: str) -> str:
-        import io
-
-        text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
         out: list[str] = []
         used = 0
         consumed = 0
         cut_at: int | None = None
         stopped = False
-        for line in text:
+        while (item := self._next_line(fh)) is not None:
             consumed += 1
             if consumed < start:
                 continue
             if end is not None and consumed > end:
                 stopped = True
                 break
-            shown = f"{consumed:>6}\t{self._clip(line.rstrip(chr(10)).rstrip(chr(13)))}"
+            raw, long_size = item
+            line = raw.decode("utf-8", "replace").rstrip("\n").rstrip("\r")
+            shown = f"{consumed:>6}\t{self._clip(line, long_size)}"
             if used + len(shown) > self.max_read_chars and out:
                 cut_at, stopped = consumed, True
                 break
@@ -155,8 +132,7 @@ class FileOps:
             used += len(shown) + 1
         total: int | str = consumed
         if stopped:
-            total = consumed + sum(1 for _ in text) if size <= 64 * 1024 * 1024 else "?"
-        rel = self._rel(real)
+            total = consumed + _count_lines(fh) if size <= 64 * 1024 * 1024 else "?"
         if consumed == 0:
             return f"{rel} is empty (0 lines)"
         if not out:
@@ -172,29 +148,20 @@ class FileOps:
     # ----------------------------------------------------------------- write
     def write(self, path: str, content: str) -> str:
         self._writable("write files")
-        real = self.safe.resolve(path, allow_root=False)
+        self.safe.locate(path, missing="stop", allow_root=False).close()  # refusals first
         data = content.encode("utf-8")
         if len(data) > self.max_write_bytes:
             raise ValueError(f"content is {len(data)} bytes; the limit for one write is "
                              f"{self.max_write_bytes} bytes")
-        st = self.safe.check_regular(real, path)
-        if st is not None and stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(f"{path!r} is a directory; choose a file name")
-        if st is None:
-            self._check_parents(real, path)
-        created = atomic_write(real, data)
+        with self.safe.locate(path, missing="create", allow_root=False) as loc:
+            st = self.safe.check_regular(loc.st, path)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(f"{path!r} is a directory; choose a file name")
+            created = atomic_write(loc.dir_fd, loc.name, data)
+            rel = loc.rel
         lines = content.count("\n") + (1 if content and not content.endswith("\n") else 0)
         verb = "created" if created else "overwrote"
-        return f"{verb} {self._rel(real)} ({len(data)} bytes, {lines} lines)"
-
-    def _check_parents(self, real: Path, path: str) -> None:
-        for parent in real.parents:
-            if parent == self.root or not self.safe.contains(str(parent)):
-                break
-            if parent.exists() and not parent.is_dir():
-                raise NotADirectoryError(
-                    f"cannot create {path!r}: {self._rel(parent)!r} is a file, not a directory"
-                )
+        return f"{verb} {rel} ({len(data)} bytes, {lines} lines)"
 
     # ------------------------------------------------------------------ edit
     def edit(self, path: str, old_string: str, new_string: str,
@@ -205,10 +172,18 @@ class FileOps:
                              "(use write_file to create a file)")
         if old_string == new_string:
             raise ValueError("old_string and new_string are identical; nothing to change")
-        real = self.safe.resolve(path, must_exist=True, allow_root=False)
-        fd = self.safe.open_regular(real, path)
-        with os.fdopen(fd, "rb") as fh:
-            raw = fh.read(self.max_write_bytes + 1)
+        with self.safe.locate(path, allow_root=False) as loc:
+            st = self.safe.require(loc, path)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(f"{path!r} is a directory, not a file")
+            self.safe.check_regular(st, path)
+            with os.fdopen(self.safe.open_leaf(loc, path), "rb") as fh:
+                raw = fh.read(self.max_write_bytes + 1)
+            return self._edit_bytes(loc.dir_fd, loc.name, loc.rel, raw, path, old_string,
+                                    new_string, replace_all)
+
+    def _edit_bytes(self, dir_fd: int, name: str, rel: str, raw: bytes, path: str,
+                    old_string: str, new_string: str, replace_all: bool) -> str:
         if len(raw) > self.max_write_bytes:
             raise ValueError(f"{path!r} is larger than {self.max_write_bytes} bytes; "
                              "too large to edit")
@@ -239,11 +214,11 @@ class FileOps:
         if len(data) > self.max_write_bytes:
             raise ValueError(f"the edited file would be {len(data)} bytes; the limit is "
                              f"{self.max_write_bytes}")
-        atomic_write(real, data)
+        atomic_write(dir_fd, name, data)
         n = count if replace_all else 1
         plural = "s" if n > 1 else ""
         snippet = _snippet(updated, first_line, new.count("\n") + 1)
-        return (f"edited {self._rel(real)}: replaced {n} occurrence{plural} "
+        return (f"edited {rel}: replaced {n} occurrence{plural} "
                 f"(first at line {first_line})\n{snippet}")
 
     @staticmethod
@@ -263,202 +238,56 @@ class FileOps:
                             "after it differ; read the file and copy the text exactly.")
         return msg + " Read the file first and copy the exact text, including whitespace."
 
-    # ------------------------------------------------------------------ list
-    def list(self, path: str = ".", recursive: bool = False) -> str:
-        real = self.safe.resolve(path, must_exist=True)
-        rel_base = self._rel(real)
-        if not real.is_dir():
-            st = self.safe.check_regular(real, path)
-            return f"{rel_base} (file, {st.st_size if st else 0} bytes)"
-        lines: list[str] = []
-        cut = False
-        if recursive:
-            for p, is_dir in self._walk(real, everything=True):
-                if len(lines) >= self.max_results:
-                    cut = True
-                    break
-                lines.append(self._describe(p, is_dir, relative_to=real))
-        else:
-            with os.scandir(real) as it:
-                entries = sorted(it, key=lambda e: (not e.is_dir(follow_symlinks=False), e.name))
-            for e in entries:
-                if len(lines) >= self.max_results:
-                    cut = True
-                    break
-                lines.append(self._describe(Path(e.path), e.is_dir(follow_symlinks=False),
-                                            relative_to=real))
-        header = f"{rel_base}/ ({len(lines)} entries{', recursive' if recursive else ''})"
-        if not lines:
-            return f"{rel_base}/ is empty"
-        tail = (f"\n[listing cut at {self.max_results} entries; list a subdirectory or use glob]"
-                if cut else "")
-        return header + "\n" + "\n".join(lines) + tail
-
-    def _describe(self, p: Path, is_dir: bool, relative_to: Path) -> str:
-        name = Path(os.path.relpath(p, relative_to)).as_posix()
-        if os.path.islink(p):
-            target = os.path.realpath(p)
-            if not self.safe.contains(target):
-                return f"{name} -> (symbolic link to outside the root; not accessible)"
-            return f"{name} -> {self._rel(target)}"
-        if is_dir:
-            return name + "/"
-        try:
-            st = os.stat(p)
-        except OSError:
-            return f"{name} (unreadable)"
-        if not stat.S_ISREG(st.st_mode):
-            return f"{name} (special file; not accessible)"
-        return f"{name} ({st.st_size} bytes)"
-
-    # ------------------------------------------------------------------ glob
-    def glob(self, pattern: str, path: str = ".") -> str:
-        from .textfiles import expand_braces
-
-        self._check_pattern(pattern)
-        base = self.safe.resolve(path, must_exist=True)
-        self.safe.check_regular(base, path)
-        if not base.is_dir():
-            raise NotADirectoryError(f"{path!r} is not a directory")
-        regexes = [glob_to_regex(p) for p in expand_braces(pattern)]
-        found: list[str] = []
-        cut = False
-        for p, is_dir in self._walk(base):
-            rel = Path(os.path.relpath(p, base)).as_posix()
-            if any(r.match(rel) for r in regexes):
-                if len(found) >= self.max_results:
-                    cut = True
-                    break
-                found.append(self._rel(p) + ("/" if is_dir else ""))
-        if not found:
-            return f"no paths match {pattern!r} under {self._rel(base)}/"
-        tail = f"\n[results cut at {self.max_results}; narrow the pattern]" if cut else ""
-        return "\n".join(found) + tail
-
-    @staticmethod
-    def _check_pattern(pattern: str) -> None:
-        if "\x00" in pattern:
-            raise PathRefused("pattern contains a NUL byte")
-        if not pattern.strip():
-            raise ValueError("pattern is empty; for example '**/*.py'")
-        if pattern.startswith("/") or ".." in pattern.split("/"):
-            raise PathRefused(f"pattern {pattern!r} must be relative to the directory searched "
-                              "and must not contain '..'")
-
-    # ------------------------------------------------------------------ grep
-    def grep(self, pattern: str, path: str = ".", include: str | None = None,
-             ignore_case: bool = False, max_results: int | None = None) -> str:
-        from .textfiles import expand_braces
-
-        matcher = _compile(pattern, ignore_case)
-        real = self.safe.resolve(path, must_exist=True)
-        limit = min(max_results or self.max_results, self.max_results)
-        includes = None
-        if include:
-            self._check_pattern(include)
-            includes = [glob_to_regex(p) for p in expand_braces(include)]
-        files: Iterator[Path]
-        if real.is_dir():
-            files = (p for p, is_dir in self._walk(real) if not is_dir)
-        else:
-            self.safe.check_regular(real, path)
-            files = iter([real])
-        hits: list[str] = []
-        skipped = 0
-        cut = False
-        for f in files:
-            rel = self._rel(f)
-            if includes and not any(r.match(f.name) or r.match(rel) for r in includes):
-                continue
-            try:
-                if os.stat(f).st_size > self.max_grep_file_bytes:
-                    skipped += 1
-                    continue
-                with open(f, "rb") as fh:
-                    if is_binary(fh.read(_HEAD)):
-                        continue
-                    fh.seek(0)
-                    for n, raw in enumerate(fh, 1):
-                        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                        if matcher(line[:10_000]):
-                            if len(hits) >= limit:
-                                cut = True
-                                break
-                            hits.append(f"{rel}:{n}: {self._clip(line.strip())[:500]}")
-            except OSError:
-                skipped += 1
-            if cut:
-                break
-        out = "\n".join(hits) if hits else f"no matches for {pattern!r}"
-        if cut:
-            out += f"\n[results cut at {limit} matches; narrow the pattern or the path]"
-        if skipped:
-            out += f"\n[{skipped} file(s) skipped: unreadable or over {self.max_grep_file_bytes}" \
-                   " bytes]"
-        return out
-
     # ---------------------------------------------------------- delete / move
     def delete(self, path: str) -> str:
         self._writable("delete files")
-        entry = self._entry(path)
-        st = os.lstat(entry)
-        if stat.S_ISDIR(st.st_mode):
-            try:
-                os.rmdir(entry)
-            except OSError:
-                raise OSError(f"directory {path!r} is not empty; delete its files first") \
-                    from None
-            return f"deleted empty directory {self._rel(entry)}"
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-            raise PathRefused(f"{path!r} is a special file; it is refused")
-        os.unlink(entry)
-        return f"deleted {self._rel(entry)}"
+        self.safe.locate(path, missing="stop", allow_root=False).close()  # links out: refused
+        with self.safe.locate(path, follow=False, allow_root=False) as loc:
+            st = self.safe.require(loc, path)
+            if stat.S_ISDIR(st.st_mode):
+                try:
+                    os.rmdir(loc.name, dir_fd=loc.dir_fd)
+                except OSError:
+                    raise OSError(f"directory {path!r} is not empty; delete its files first") \
+                        from None
+                return f"deleted empty directory {loc.rel}"
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                raise PathRefused(f"{path!r} is {kind_of(st.st_mode)}; it is refused")
+            os.unlink(loc.name, dir_fd=loc.dir_fd)
+            return f"deleted {loc.rel}"
 
     def move(self, source: str, destination: str, overwrite: bool = False) -> str:
         self._writable("move files")
-        src = self._entry(source)
-        dst = self.safe.resolve(destination, allow_root=False)
-        if os.path.lexists(dst):
-            if os.path.isdir(dst):
-                raise IsADirectoryError(f"{destination!r} is an existing directory; give the "
-                                        "full new path including the file name")
-            if not overwrite:
-                raise FileExistsError(f"{destination!r} exists; set overwrite=true to replace it")
-            self.safe.check_regular(dst, destination)
-        if os.path.isdir(src) and self.safe.contains(str(dst)) and \
-                str(dst).startswith(str(src) + os.sep):
-            raise ValueError("cannot move a directory inside itself")
-        self._check_parents(dst, destination)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
-        return f"moved {self._rel(src)} -> {self._rel(dst)}"
+        self.safe.locate(source, missing="stop", allow_root=False).close()
+        with self.safe.locate(source, follow=False, allow_root=False) as src:
+            st = self.safe.require(src, source)
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or
+                    stat.S_ISLNK(st.st_mode)):
+                raise PathRefused(f"{source!r} is {kind_of(st.st_mode)}; it is refused")
+            with self.safe.locate(destination, missing="stop", allow_root=False) as probe:
+                if probe.st is not None:
+                    if stat.S_ISDIR(probe.st.st_mode):
+                        raise IsADirectoryError(f"{destination!r} is an existing directory; "
+                                                "give the full new path including the file "
+                                                "name")
+                    if not overwrite:
+                        raise FileExistsError(f"{destination!r} exists; set overwrite=true to "
+                                              "replace it")
+                    self.safe.check_regular(probe.st, destination)
+                if stat.S_ISDIR(st.st_mode) and probe.parts[:len(src.parts)] == src.parts:
+                    raise ValueError("cannot move a directory inside itself")
+            with self.safe.locate(destination, missing="create", allow_root=False) as dst:
+                os.rename(src.name, dst.name, src_dir_fd=src.dir_fd, dst_dir_fd=dst.dir_fd)
+                return f"moved {src.rel} -> {dst.rel}"
 
 
-def _compile(pattern: str, ignore_case: bool) -> Any:
-    """A search function for `pattern`; uses the `regex` module's timeout when installed."""
-    import re
-
-    try:
-        import regex
-    except ImportError:  # stdlib fallback: no per-match timeout
-        try:
-            rx = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-        return rx.search
-    try:
-        rx2 = regex.compile(pattern, regex.IGNORECASE if ignore_case else 0)
-    except (regex.error, re.error) as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-
-    def search(line: str) -> Any:
-        try:
-            return rx2.search(line, timeout=1.0)
-        except TimeoutError:
-            raise ValueError(f"regular expression {pattern!r} is too slow (catastrophic "
-                             "backtracking); simplify it") from None
-
-    return search
+def _count_lines(fh: BinaryIO) -> int:
+    """Lines left in `fh`, counted in fixed-size chunks."""
+    count, last = 0, b"\n"
+    while chunk := fh.read(_CHUNK):
+        count += chunk.count(b"\n")
+        last = chunk[-1:]
+    return count + (last != b"\n")
 
 
 def _occurrence_lines(text: str, old: str) -> list[int]:

@@ -1,7 +1,8 @@
 """`fetch(url)`: download a page through the SSRF guard and turn it into Markdown/text.
 
-Redirects are followed by hand (each hop re-checked), the body is read with a byte cap
-(counted after decompression) and the whole fetch has one deadline.
+Redirects are followed by hand (each hop re-checked), the body is read raw and inflated
+here under a byte cap (see `agentkit.tools.bodies`: no decompression bombs, no stacked
+encodings) and the whole fetch has one deadline.
 """
 
 from __future__ import annotations
@@ -110,13 +111,15 @@ async def _download(url: str, policy: AddressPolicy, timeout: float, max_bytes: 
     import anyio
     import httpx
 
+    from .bodies import ACCEPT_ENCODING, BodyError, read_body
     from .extract import ContentError, extract_content
     from .transport import guarded_client
 
     redirects: list[str] = []
     current = url
     client = guarded_client(policy, timeout=timeout, ssl_context=ssl_context,
-                            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT})
+                            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT,
+                                     "Accept-Encoding": ACCEPT_ENCODING})
     async with client:
         backend = client._transport.backend  # type: ignore[attr-defined]
         while True:
@@ -132,7 +135,10 @@ async def _download(url: str, policy: AddressPolicy, timeout: float, max_bytes: 
                         redirects.append(nxt)
                         current = nxt
                         continue
-                    body, truncated = await _read_capped(resp, max_bytes)
+                    try:
+                        body, truncated = await read_body(resp, max_bytes)
+                    except BodyError as exc:
+                        raise FetchError(f"{current}: {exc}") from None
                     status = resp.status_code
                     reason = resp.reason_phrase
                     ctype = resp.headers.get("content-type", "")
@@ -158,14 +164,3 @@ async def _download(url: str, policy: AddressPolicy, timeout: float, max_bytes: 
     return FetchedPage(url=url, final_url=current, status=status, content_type=ctype, kind=kind,
                        title=title, content=text, truncated=truncated, redirects=redirects,
                        connected=list(backend.connected))
-
-
-async def _read_capped(resp: object, max_bytes: int) -> tuple[bytes, bool]:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.aiter_bytes():  # type: ignore[attr-defined]
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= max_bytes:
-            return b"".join(chunks)[:max_bytes], True
-    return b"".join(chunks), False

@@ -10,6 +10,7 @@ the SSRF guard (a self-hosted SearxNG on the intranet is normal).
 from __future__ import annotations
 
 import html
+import json as _json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,8 @@ from typing import Any
 import anyio
 
 from agentkit.errors import UserError
+
+from .bodies import ACCEPT_ENCODING, BodyError, read_body
 
 __all__ = [
     "BraveSearch",
@@ -121,13 +124,15 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class HTTPSearchBackend(SearchBackend):
-    """Shared HTTP handling: timeouts, status codes, one retry after a short 429."""
+    """Shared HTTP handling: an overall deadline per attempt, a response size cap, status
+    codes, one retry after a short 429."""
 
     key_env: tuple[str, ...] = ()
     default_base_url = ""
 
     def __init__(self, api_key: str | None = None, *, base_url: str | None = None,
-                 timeout: float = 15.0, max_retry_wait: float = 5.0) -> None:
+                 timeout: float = 15.0, max_retry_wait: float = 5.0,
+                 max_response_bytes: int = 5 * 1024 * 1024) -> None:
         self.api_key = api_key or next((os.environ[e] for e in self.key_env
                                         if os.environ.get(e)), None)
         if self.key_env and not self.api_key:
@@ -136,26 +141,31 @@ class HTTPSearchBackend(SearchBackend):
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.timeout = timeout
         self.max_retry_wait = max_retry_wait
+        self.max_response_bytes = max_response_bytes
 
     async def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                        json: dict[str, Any] | None = None,
                        headers: dict[str, str] | None = None) -> Any:
+        """One API call: each attempt (connect, headers, whole body) must finish within
+        `timeout` seconds and the body may not exceed `max_response_bytes`."""
         import httpx
 
         url = self.base_url + path
+        sent = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             for attempt in (1, 2):
                 try:
-                    resp = await client.request(method, url, params=params, json=json,
-                                                headers=headers)
-                except httpx.TimeoutException:
+                    with anyio.fail_after(self.timeout):
+                        status, retry_after, body = await self._attempt(
+                            client, method, url, params, json, sent)
+                except (TimeoutError, httpx.TimeoutException):
                     raise SearchError(f"{self.name} search timed out after {self.timeout:g}s; "
                                       "try again shortly") from None
                 except httpx.HTTPError as exc:
                     raise SearchError(f"could not reach {self.name} at {self.base_url}: "
                                       f"{exc or type(exc).__name__}") from None
-                if resp.status_code == 429:
-                    wait = _retry_after(resp.headers.get("retry-after"))
+                if status == 429:
+                    wait = _retry_after(retry_after)
                     if attempt == 1 and wait is not None and wait <= self.max_retry_wait:
                         await anyio.sleep(wait)
                         continue
@@ -163,12 +173,28 @@ class HTTPSearchBackend(SearchBackend):
                         "; wait before searching again"
                     raise SearchError(f"{self.name} rate limit reached (HTTP 429){after}")
                 break
-        self._check_status(resp.status_code, resp.text[:300])
+        self._check_status(status, body[:300].decode("utf-8", "replace"))
         try:
-            return resp.json()
+            return _json.loads(body)
         except ValueError:
             raise SearchError(f"{self.name} returned a response that is not JSON "
-                              f"(HTTP {resp.status_code})") from None
+                              f"(HTTP {status})") from None
+
+    async def _attempt(self, client: Any, method: str, url: str,
+                       params: dict[str, Any] | None, json: dict[str, Any] | None,
+                       headers: dict[str, str]) -> tuple[int, str | None, bytes]:
+        """(status, Retry-After, body) of one request, the body read under the size cap."""
+        async with client.stream(method, url, params=params, json=json,
+                                 headers=headers) as resp:
+            try:
+                body, cut = await read_body(resp, self.max_response_bytes + 1)
+            except BodyError as exc:
+                raise SearchError(f"{self.name} sent a response that was refused: {exc}") \
+                    from None
+            if cut and resp.status_code < 400:  # an error page only needs its start
+                raise SearchError(f"{self.name} sent a response larger than "
+                                  f"{self.max_response_bytes} bytes; refused")
+            return resp.status_code, resp.headers.get("retry-after"), body
 
     def _check_status(self, status: int, body: str) -> None:
         if status in (401, 403):
@@ -188,12 +214,14 @@ class SearxNGSearch(HTTPSearchBackend):
 
     def __init__(self, base_url: str | None = None, *, timeout: float = 15.0,
                  max_retry_wait: float = 5.0, categories: str | None = None,
-                 language: str | None = None) -> None:
+                 language: str | None = None,
+                 max_response_bytes: int = 5 * 1024 * 1024) -> None:
         url = base_url or os.environ.get("SEARXNG_URL")
         if not url:
             raise UserError("SearxNG search needs its address: set SEARXNG_URL or pass "
                             "base_url=...")
-        super().__init__(base_url=url, timeout=timeout, max_retry_wait=max_retry_wait)
+        super().__init__(base_url=url, timeout=timeout, max_retry_wait=max_retry_wait,
+                         max_response_bytes=max_response_bytes)
         self.categories = categories
         self.language = language
 

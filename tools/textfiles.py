@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-from pathlib import Path
+import secrets
+import stat
 
 __all__ = [
     "atomic_write",
@@ -126,30 +126,39 @@ def _umask() -> int:
     return 0o022
 
 
-def atomic_write(target: Path, data: bytes) -> bool:
-    """Write `data` to `target` through a temporary file and rename; True when created.
+def atomic_write(dir_fd: int, name: str, data: bytes) -> bool:
+    """Write `data` to `name` in the directory `dir_fd` via a temporary file and a rename.
 
-    Parents are created; an existing file keeps its permission bits.
+    Everything happens relative to `dir_fd`, so a directory swapped for a symlink meanwhile
+    cannot redirect the write. An existing file keeps its permission bits. True when created.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode: int | None = os.stat(target).st_mode & 0o7777
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        mode: int | None = None if stat.S_ISLNK(st.st_mode) else stat.S_IMODE(st.st_mode)
         created = False
     except FileNotFoundError:
         mode, created = None, True
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | \
+        getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = f".{name[:80]}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"cannot create a temporary file next to {name!r}")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask() if mode is None else mode)
             os.fsync(fh.fileno())
-        if mode is None:
-            mode = 0o666 & ~_umask()
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         try:
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
         except FileNotFoundError:
             pass
         raise

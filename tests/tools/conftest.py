@@ -142,6 +142,13 @@ class SiteServer(ThreadingHTTPServer):
     daemon_threads = True
     site: Site
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return  # the client hung up early, as the size and time caps make it do
+        super().handle_error(request, client_address)
+
 
 @dataclass
 class Site:
@@ -268,3 +275,66 @@ def tls_site(tmp_path: Path) -> Iterator[tuple[Site, ssl.SSLContext]]:
     client_ctx = ssl.create_default_context(cafile=str(cert))
     with serve(s, server_ctx):
         yield s, client_ctx
+
+
+class PeakMemory:
+    """Peak resident memory of this process, measured from a reset point (Linux)."""
+
+    @staticmethod
+    def _kib(key: str) -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        raise AssertionError(f"{key} missing from /proc/self/status")
+
+    def reset(self) -> None:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        self.base = self._kib("VmRSS")
+        assert self._kib("VmHWM") <= self.base + 4096
+
+    def growth_mib(self) -> float:
+        return (self._kib("VmHWM") - self.base) / 1024
+
+
+@pytest.fixture
+def peak_memory() -> PeakMemory:
+    mem = PeakMemory()
+    mem.reset()
+    return mem
+
+
+class LoopWatch:
+    """Runs beside the code under test and records the longest event-loop stall."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self.running = True
+
+    async def run(self) -> None:
+        import anyio
+
+        last = time.perf_counter()
+        while self.running:
+            await anyio.sleep(0.01)
+            now = time.perf_counter()
+            self.longest = max(self.longest, now - last)
+            last = now
+
+
+@contextlib.asynccontextmanager
+async def watched_loop() -> Any:
+    """`async with watched_loop() as watch:` … `watch.longest` is the longest stall (s)."""
+    import anyio
+
+    watch = LoopWatch()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch.run)
+        try:
+            yield watch
+        finally:
+            watch.running = False
+
+
+@pytest.fixture
+def loop_watch() -> Callable[[], Any]:
+    return watched_loop
