@@ -57,100 +57,96 @@ TOOL_SPEC = {
 
 
 # ---------------------------------------------------------------- baselines (minimal loops)
-async def openai_sdk_run(base_url: str, prompt: str) -> int:
-    from openai import AsyncOpenAI
-
-    client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+async def openai_sdk_run(client: Any, prompt: str) -> int:
+    """A minimal loop on the SDK's streaming client (one client shared by all runs)."""
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     steps = 0
-    async with client:
-        while True:
-            steps += 1
-            stream = await client.chat.completions.create(
-                model="qwen3-max", messages=messages, tools=[TOOL_SPEC], stream=True,  # type: ignore[list-item]
-                stream_options={"include_usage": True},
-                extra_body={"enable_thinking": True})
-            reasoning, content, calls = [], [], {}  # type: ignore[var-annotated]
-            async for chunk in stream:
-                if not chunk.choices:
-                    continue
-                delta = chunk.choices[0].delta
-                extra = delta.model_extra or {}
-                if extra.get("reasoning_content"):
-                    reasoning.append(extra["reasoning_content"])
-                if delta.content:
-                    content.append(delta.content)
-                for tc in delta.tool_calls or []:
-                    slot = calls.setdefault(tc.index, {"id": "", "name": "", "args": []})
-                    if tc.id:
-                        slot["id"] = tc.id
-                    if tc.function and tc.function.name:
-                        slot["name"] = tc.function.name
-                    if tc.function and tc.function.arguments:
-                        slot["args"].append(tc.function.arguments)
-            if not calls:
-                return steps
-            tool_calls = [{"id": c["id"], "type": "function",
-                           "function": {"name": c["name"], "arguments": "".join(c["args"])}}
-                          for c in calls.values()]
-            messages.append({"role": "assistant", "content": "".join(content),
-                             "tool_calls": tool_calls})
-            for c in tool_calls:
-                args = json.loads(c["function"]["arguments"])
-                messages.append({"role": "tool", "tool_call_id": c["id"],
-                                 "content": lookup(**args)})
+    while True:
+        steps += 1
+        stream = await client.chat.completions.create(
+            model="qwen3-max", messages=messages, tools=[TOOL_SPEC], stream=True,  # type: ignore[list-item]
+            stream_options={"include_usage": True},
+            extra_body={"enable_thinking": True})
+        reasoning, content, calls = [], [], {}  # type: ignore[var-annotated]
+        async for chunk in stream:
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            extra = delta.model_extra or {}
+            if extra.get("reasoning_content"):
+                reasoning.append(extra["reasoning_content"])
+            if delta.content:
+                content.append(delta.content)
+            for tc in delta.tool_calls or []:
+                slot = calls.setdefault(tc.index, {"id": "", "name": "", "args": []})
+                if tc.id:
+                    slot["id"] = tc.id
+                if tc.function and tc.function.name:
+                    slot["name"] = tc.function.name
+                if tc.function and tc.function.arguments:
+                    slot["args"].append(tc.function.arguments)
+        if not calls:
+            return steps
+        tool_calls = [{"id": c["id"], "type": "function",
+                       "function": {"name": c["name"], "arguments": "".join(c["args"])}}
+                      for c in calls.values()]
+        messages.append({"role": "assistant", "content": "".join(content),
+                         "tool_calls": tool_calls})
+        for c in tool_calls:
+            args = json.loads(c["function"]["arguments"])
+            messages.append({"role": "tool", "tool_call_id": c["id"],
+                             "content": lookup(**args)})
 
 
-async def httpx_floor_run(base_url: str, prompt: str, fast: bool = False) -> int:
+async def httpx_floor_run(client: Any, prompt: str, fast: bool = False) -> int:
     """The floor: plain httpx, SSE lines split and parsed by hand.
 
     `fast=False` reads `aiter_lines()` and parses with `json`; `fast=True` splits
-    `aiter_bytes()` itself and parses with orjson (the strongest minimal floor).
+    `aiter_bytes()` itself and parses with orjson (the strongest minimal floor). One
+    `httpx.AsyncClient` is shared by all runs, as agentkit shares its connection pool.
     """
-    import httpx
     import orjson
 
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     steps = 0
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        while True:
-            steps += 1
-            body = {"model": "qwen3-max", "messages": messages, "tools": [TOOL_SPEC],
-                    "stream": True, "stream_options": {"include_usage": True},
-                    "enable_thinking": True}
-            reasoning, content, calls = [], [], {}  # type: ignore[var-annotated]
-            async with client.stream("POST", "/chat/completions", json=body) as resp:
-                async for line in (_byte_lines(resp) if fast else resp.aiter_lines()):
-                    if not line.startswith(_DATA[fast]) or line == _DONE[fast]:
-                        continue
-                    chunk = orjson.loads(line[6:]) if fast else json.loads(line[6:])
-                    if not chunk["choices"]:
-                        continue
-                    delta = chunk["choices"][0]["delta"]
-                    if delta.get("reasoning_content"):
-                        reasoning.append(delta["reasoning_content"])
-                    if delta.get("content"):
-                        content.append(delta["content"])
-                    for tc in delta.get("tool_calls") or []:
-                        slot = calls.setdefault(tc["index"], {"id": "", "name": "", "args": []})
-                        fn = tc.get("function") or {}
-                        if tc.get("id"):
-                            slot["id"] = tc["id"]
-                        if fn.get("name"):
-                            slot["name"] = fn["name"]
-                        if fn.get("arguments"):
-                            slot["args"].append(fn["arguments"])
-            if not calls:
-                return steps
-            tool_calls = [{"id": c["id"], "type": "function",
-                           "function": {"name": c["name"], "arguments": "".join(c["args"])}}
-                          for c in calls.values()]
-            messages.append({"role": "assistant", "content": "".join(content),
-                             "tool_calls": tool_calls})
-            for c in tool_calls:
-                args = json.loads(c["function"]["arguments"])
-                messages.append({"role": "tool", "tool_call_id": c["id"],
-                                 "content": lookup(**args)})
+    while True:
+        steps += 1
+        body = {"model": "qwen3-max", "messages": messages, "tools": [TOOL_SPEC],
+                "stream": True, "stream_options": {"include_usage": True},
+                "enable_thinking": True}
+        reasoning, content, calls = [], [], {}  # type: ignore[var-annotated]
+        async with client.stream("POST", "/chat/completions", json=body) as resp:
+            async for line in (_byte_lines(resp) if fast else resp.aiter_lines()):
+                if not line.startswith(_DATA[fast]) or line == _DONE[fast]:
+                    continue
+                chunk = orjson.loads(line[6:]) if fast else json.loads(line[6:])
+                if not chunk["choices"]:
+                    continue
+                delta = chunk["choices"][0]["delta"]
+                if delta.get("reasoning_content"):
+                    reasoning.append(delta["reasoning_content"])
+                if delta.get("content"):
+                    content.append(delta["content"])
+                for tc in delta.get("tool_calls") or []:
+                    slot = calls.setdefault(tc["index"], {"id": "", "name": "", "args": []})
+                    fn = tc.get("function") or {}
+                    if tc.get("id"):
+                        slot["id"] = tc["id"]
+                    if fn.get("name"):
+                        slot["name"] = fn["name"]
+                    if fn.get("arguments"):
+                        slot["args"].append(fn["arguments"])
+        if not calls:
+            return steps
+        tool_calls = [{"id": c["id"], "type": "function",
+                       "function": {"name": c["name"], "arguments": "".join(c["args"])}}
+                      for c in calls.values()]
+        messages.append({"role": "assistant", "content": "".join(content),
+                         "tool_calls": tool_calls})
+        for c in tool_calls:
+            args = json.loads(c["function"]["arguments"])
+            messages.append({"role": "tool", "tool_call_id": c["id"],
+                             "content": lookup(**args)})
 
 
 _DATA = {False: "data: ", True: b"data: "}
@@ -257,20 +253,27 @@ def main() -> None:
         base = server.base_url
 
         async def run_all() -> dict[str, Any]:
+            import httpx
+            from openai import AsyncOpenAI
+
             agent = make_agent(base)
+            sdk = AsyncOpenAI(base_url=base, api_key="bench", max_retries=0)
+            plain = httpx.AsyncClient(base_url=base, timeout=30)
             out: dict[str, Any] = {}
             # interleave the three so drift on the machine hits each alike
             for _ in range(2):
                 for name, fn in (
-                    ("httpx-floor", lambda p: httpx_floor_run(base, p)),
-                    ("httpx-orjson", lambda p: httpx_floor_run(base, p, fast=True)),
-                    ("openai-sdk", lambda p: openai_sdk_run(base, p)),
+                    ("httpx-floor", lambda p: httpx_floor_run(plain, p)),
+                    ("httpx-orjson", lambda p: httpx_floor_run(plain, p, fast=True)),
+                    ("openai-sdk", lambda p: openai_sdk_run(sdk, p)),
                     ("agentkit", lambda p: agentkit_run(agent, p)),
                 ):
                     r = await measure(name, fn, max(1, args.runs // 2))
                     acc = out.setdefault(name, {"cpu_ms_per_step": 0.0, "wall_ms_per_step": 0.0})
                     for k, v in r.items():
                         acc[k] += v / 2
+            await sdk.close()
+            await plain.aclose()
             if args.concurrent:
                 out["concurrent"] = await concurrent(agent, args.concurrent, trace=False)
                 out["concurrent"].update(await concurrent(agent, args.concurrent, trace=True))

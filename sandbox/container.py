@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ __all__ = [
     "docker_client",
     "executor_command",
     "owner_labels",
+    "parse_size",
     "reap_orphans",
     "remove_container",
 ]
@@ -63,6 +66,20 @@ def executor_command(config: dict[str, Any]) -> list[str]:
     return ["python3", "-I", "-B", "-c", (RUNTIME / "bootstrap.py").read_text(), payload]
 
 
+def parse_size(size: str | int) -> int:
+    """Bytes in a Docker-style size: an int, or "512k", "64m", "1g" (powers of 1024)."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        value = size
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", str(size), re.IGNORECASE)
+        if match is None:
+            raise ValueError(f"bad size {size!r}: use bytes or a number with k, m, g or t")
+        value = int(match[1]) * 1024 ** " kmgt".index(match[2].lower() or " ")
+    if value <= 0:
+        raise ValueError(f"size {size!r} must be positive")
+    return value
+
+
 def _proc_start(pid: int) -> str | None:
     """Start time of a process (clock ticks since boot), to tell a live owner from a reused pid."""
     try:
@@ -100,6 +117,7 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     read_only: bool = True
     nofile: int = 1024
+    max_file_size: int | None = 1 << 30  # RLIMIT_FSIZE in bytes (None: unlimited)
 
 
 def _uid_gid(user: str) -> tuple[str, str]:
@@ -143,6 +161,8 @@ def create_container(spec: ContainerSpec) -> str:
         ulimits=[
             Ulimit(name="core", soft=0, hard=0),
             Ulimit(name="nofile", soft=spec.nofile, hard=spec.nofile),
+            *([Ulimit(name="fsize", soft=spec.max_file_size, hard=spec.max_file_size)]
+              if spec.max_file_size is not None else []),
         ],
         shm_size="16m",
     )
@@ -179,17 +199,27 @@ def start_container(container_id: str) -> None:
         raise SandboxError(f"cannot start the sandbox container: {exc}") from exc
 
 
-def remove_container(container_id: str) -> None:
-    """Kill and remove; a container that is already gone (auto-removed) is fine."""
+def remove_container(container_id: str, wait: float = 10.0) -> None:
+    """Kill and remove; a container that is already gone (auto-removed) is fine. When its
+    removal is already in progress (auto_remove), wait up to `wait` s until it is gone."""
     import docker.errors
 
+    api = docker_client().api
     try:
-        docker_client().api.remove_container(container_id, force=True)
+        api.remove_container(container_id, force=True)
+        return
     except docker.errors.NotFound:
-        pass
+        return
     except docker.errors.APIError as exc:
         if exc.status_code != 409:  # 409: removal already in progress (auto_remove)
             raise
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            api.inspect_container(container_id)
+        except docker.errors.NotFound:
+            return
+        time.sleep(0.02)
 
 
 def api_version() -> str:

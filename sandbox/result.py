@@ -5,11 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ExecError", "ExecResult", "SandboxError"]
+__all__ = ["ExecError", "ExecResult", "ProtocolError", "SandboxError", "result_from_reply"]
+
+VALUE_LIMIT = 20000 + 200  # the executor caps values at 20000 characters plus a note
+_NOTE = 200  # room for the executor's truncation notices
 
 
 class SandboxError(RuntimeError):
     """The sandbox could not do what was asked (daemon, image, container or protocol trouble)."""
+
+
+class ProtocolError(SandboxError):
+    """The executor sent a reply that does not follow the protocol."""
 
 
 @dataclass(frozen=True)
@@ -63,3 +70,49 @@ class ExecResult:
     def ok(self) -> bool:
         """True when the code ran to completion without an error."""
         return self.error is None and self.exit_code == 0 and not self.timed_out
+
+
+def _field(reply: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = reply.get(key, default)
+    if value is None and default is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ProtocolError(f"malformed reply from the sandbox executor: {key!r} is "
+                            f"{type(value).__name__}, not {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def result_from_reply(reply: dict[str, Any], *, max_output: int, duration: float,
+                      lost_before: bool = False) -> ExecResult:
+    """Build an `ExecResult` from an executor reply, checking every field's type (a malformed
+    reply raises `ProtocolError`, never a bare ValueError) and enforcing the output caps."""
+    stdout = _field(reply, "stdout", str, "")
+    stderr = _field(reply, "stderr", str, "")
+    value = _field(reply, "value", str, None)
+    exit_code = _field(reply, "exit_code", int, 0)
+    err = _field(reply, "error", dict, None)
+    if err is not None:
+        for key in ("type", "message", "traceback"):
+            _field(err, key, str, "")
+    files = _field(reply, "files", list, [])
+    if not all(isinstance(f, str) for f in files):
+        raise ProtocolError("malformed reply from the sandbox executor: 'files' holds non-strings")
+    truncated = bool(_field(reply, "truncated", bool, False))
+    room = max_output + 2 * _NOTE
+    if len(stdout) + len(stderr) > room:  # the executor enforces this; never trust blindly
+        stdout, stderr, truncated = stdout[:room], stderr[: max(0, room - len(stdout))], True
+    if value is not None and len(value) > VALUE_LIMIT:
+        value, truncated = value[:VALUE_LIMIT], True
+    return ExecResult(
+        stdout=stdout,
+        stderr=stderr,
+        value=value,
+        error=ExecError.from_dict(err),
+        exit_code=exit_code,
+        timed_out=_field(reply, "timed_out", bool, False),
+        truncated=truncated,
+        state_lost=_field(reply, "state_lost", bool, False) or lost_before,
+        files=files,
+        duration=duration,
+        oom_killed=_field(reply, "oom_killed", bool, False),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import threading
 import time
@@ -17,7 +18,7 @@ import anyio.from_thread
 from . import container as ct
 from .channel import Channel, ChannelClosed, open_channel
 from .image import default_image
-from .result import ExecError, ExecResult, SandboxError
+from .result import ExecError, ExecResult, ProtocolError, SandboxError, result_from_reply
 
 __all__ = ["DockerSandbox", "SyncDockerSandbox"]
 
@@ -46,8 +47,9 @@ class DockerSandbox:
     read-only root filesystem, size-limited tmpfs /tmp and /workspace, memory/CPU/pids limits,
     per-call output cap and timeout enforced inside the container (plus a host-side guard).
     `workspace` mounts a host directory at /workspace instead of the tmpfs (it must be writable
-    by `user`; it is not size-limited). If the container dies it is replaced on the next call,
-    which then reports ``state_lost``.
+    by `user`; its total size is not limited, each file is: `max_file_size`, the ``fsize``
+    ulimit, "1g" by default, None for none). No process outlives a call. If the container dies
+    it is replaced on the next call, which then reports ``state_lost``.
     """
 
     IDLE_PROBE = 1.0  # seconds idle after which a call first checks the executor is alive
@@ -73,9 +75,11 @@ class DockerSandbox:
         start_timeout: float = 60.0,
         host_guard: float = 10.0,
         max_transfer: int = 64 << 20,
+        max_file_size: str | int | None = "1g",
+        file_timeout: float = 60.0,
     ) -> None:
-        if timeout <= 0 or max_output <= 0:
-            raise ValueError("timeout and max_output must be positive")
+        if timeout <= 0 or max_output <= 0 or file_timeout <= 0:
+            raise ValueError("timeout, max_output and file_timeout must be positive")
         self.image = image or default_image()
         self.workspace = str(Path(workspace).resolve()) if workspace is not None else None
         self.timeout = float(timeout)
@@ -84,12 +88,14 @@ class DockerSandbox:
         self.start_timeout = float(start_timeout)
         self.host_guard = float(host_guard)
         self.max_transfer = int(max_transfer)
+        self.file_timeout = float(file_timeout)
+        self.max_file_size = ct.parse_size(max_file_size) if max_file_size is not None else None
         self.max_lifetime = max_lifetime
         self.user = user
         self._spec_args: dict[str, Any] = dict(
             network=network, memory=memory, cpus=cpus, pids=pids, tmp_size=tmp_size,
             workspace_size=workspace_size, user=user, env=dict(env or {}),
-            labels=dict(labels or {}),
+            labels=dict(labels or {}), max_file_size=self.max_file_size,
         )
         self.container_id: str | None = None
         self._channel: Channel | None = None
@@ -278,21 +284,17 @@ class DockerSandbox:
                 )
             lost_before = lost_before or self._lost_pending
             self._lost_pending = False
-        if not reply.get("ok"):
-            raise SandboxError(str(reply.get("error", "executor error")))
-        return ExecResult(
-            stdout=reply.get("stdout", ""),
-            stderr=reply.get("stderr", ""),
-            value=reply.get("value"),
-            error=ExecError.from_dict(reply.get("error")),
-            exit_code=int(reply.get("exit_code") or 0),
-            timed_out=bool(reply.get("timed_out")),
-            truncated=bool(reply.get("truncated")),
-            state_lost=bool(reply.get("state_lost")) or lost_before,
-            files=list(reply.get("files") or []),
-            duration=time.monotonic() - started,
-            oom_killed=bool(reply.get("oom_killed")),
-        )
+            if not reply.get("ok"):
+                raise SandboxError(str(reply.get("error", "executor error")))
+            try:
+                return result_from_reply(reply, max_output=self.max_output, lost_before=lost_before,
+                                         duration=time.monotonic() - started)
+            except ProtocolError as exc:  # never expected: the executor checks what it sends
+                await self._teardown()
+                return ExecResult(
+                    error=ExecError("SandboxError", f"{exc}; the sandbox was restarted"),
+                    exit_code=-9, state_lost=True, duration=time.monotonic() - started,
+                )
 
     async def run_python(
         self, code: str, timeout: float | None = None  # noqa: ASYNC109
@@ -307,9 +309,15 @@ class DockerSandbox:
         return await self._exec("shell", {"command": command}, timeout)
 
     async def _file_op(self, msg: dict[str, Any]) -> dict[str, Any]:
+        guard = self.host_guard + self.file_timeout
         async with self._lock:
             try:
-                reply = await self._request(msg, self.host_guard + 60)
+                reply = await self._request(msg, guard)
+            except TimeoutError:
+                await self._teardown()  # the next call starts a fresh one (state_lost)
+                raise SandboxError(f"the sandbox did not answer the {msg['op']} of "
+                                   f"{msg.get('path')!r} within {guard:g} s; it was restarted "
+                                   "(workspace files in the tmpfs are lost)") from None
             except ChannelClosed as exc:
                 await self._teardown()
                 raise SandboxError(str(exc)) from exc
@@ -335,7 +343,14 @@ class DockerSandbox:
         """Read `path` (relative to /workspace) from inside the sandbox (symlinks not followed
         out of the workspace; the read happens in the container, never on the host)."""
         reply = await self._file_op({"op": "get", "path": path})
-        return base64.b64decode(reply["data"])
+        data = reply.get("data")
+        try:
+            if not isinstance(data, str):
+                raise ValueError("no data")
+            return base64.b64decode(data, validate=True)
+        except (ValueError, binascii.Error) as exc:
+            raise ProtocolError(f"malformed download reply from the sandbox executor: {exc}") \
+                from None
 
     async def ping(self) -> bool:
         """True when the executor answers (used by the pool before handing a sandbox out)."""

@@ -6,13 +6,26 @@ container as the modules ``agentkit_sandbox_common``, ``..._worker`` and ``..._s
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import json
 import os
 import select
 import signal
+import stat
+import time
+from typing import Any
 
 WORKSPACE = "/workspace"
 SCAN_LIMIT = 20000
+# caps on what the worker's reply may carry (user code can write to the reply pipe, so the
+# supervisor enforces them again, see `clean_reply`)
+VALUE_MAX = 20000
+MESSAGE_MAX = 20000
+TRACEBACK_MAX = 50000
+FIGURES_MAX = 1000
+PATH_MAX = 4096
+REPLY_LINE_MAX = 4 << 20
 
 
 def set_dumpable(flag: int) -> None:
@@ -113,3 +126,157 @@ def signal_name(sig: int) -> str:
         return signal.Signals(sig).name
     except ValueError:
         return f"signal {sig}"
+
+
+def cut(text: str, limit: int, tail: bool = False) -> tuple[str, bool]:
+    """`text` cut to about `limit` characters with a note (keeping the end if `tail`)."""
+    if len(text) <= limit:
+        return text, False
+    more = len(text) - limit
+    if tail:
+        return f"[{more} earlier characters not shown] ..." + text[-limit:], True
+    return text[:limit] + f"... [{more} more characters]", True
+
+
+class ReplyReader:
+    """Picks the worker's reply out of its reply pipe.
+
+    User code runs in the worker and can write to that pipe too, so only a JSON object line
+    carrying this call's `nonce` counts; other lines (stale replies, forgeries, garbage) and
+    lines longer than REPLY_LINE_MAX are dropped. The nonce pairs every call with its own
+    reply (no off-by-one after a forgery); it is not a secret from the call's own code, which
+    can only forge its own result, still capped and type-checked by `clean_reply`.
+    """
+
+    def __init__(self, nonce: str) -> None:
+        self.nonce = nonce
+        self.buf = bytearray()
+        self.skipping = False
+
+    def feed(self, data: bytes) -> dict[str, Any] | None:
+        self.buf += data
+        while True:
+            nl = self.buf.find(b"\n")
+            if nl < 0:
+                if len(self.buf) > REPLY_LINE_MAX:  # an endless line: drop it up to its end
+                    self.buf.clear()
+                    self.skipping = True
+                return None
+            line = bytes(self.buf[:nl])
+            del self.buf[: nl + 1]
+            if self.skipping:
+                self.skipping = False
+                continue
+            if len(line) > REPLY_LINE_MAX or self.nonce.encode() not in line:
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(msg, dict) and msg.get("nonce") == self.nonce:
+                return msg
+
+
+def clean_reply(reply: dict[str, Any], max_value: int) -> tuple[dict[str, Any], bool]:
+    """The worker reply's known fields, type-checked and capped; True if something was cut."""
+    out: dict[str, Any] = {"value": None, "error": None, "exit_code": 0, "figures": []}
+    bad: list[str] = []
+    was_cut = reply.get("value_truncated") is True
+    value = reply.get("value")
+    if isinstance(value, str):
+        out["value"], c = cut(value, max_value + 64)  # room for the worker's own note
+        was_cut = was_cut or c
+    elif value is not None:
+        bad.append("value")
+    code = reply.get("exit_code", 0)
+    if isinstance(code, int) and not isinstance(code, bool) and -(2**31) <= code < 2**31:
+        out["exit_code"] = code
+    else:
+        out["exit_code"] = 1
+        bad.append("exit_code")
+    err = reply.get("error")
+    if isinstance(err, dict) and all(
+        isinstance(err.get(k, ""), str) for k in ("type", "message", "traceback")
+    ):
+        out["error"] = error(
+            cut(str(err.get("type") or "Error"), 200)[0],
+            cut(err.get("message", ""), MESSAGE_MAX)[0],
+            cut(err.get("traceback", ""), TRACEBACK_MAX, tail=True)[0],
+        )
+    elif err is not None:
+        bad.append("error")
+    figures = reply.get("figures", [])
+    if isinstance(figures, list) and all(isinstance(f, str) for f in figures):
+        out["figures"] = [f for f in figures[:FIGURES_MAX] if len(f) <= PATH_MAX]
+    else:
+        bad.append("figures")
+    if bad and out["error"] is None:
+        msg = f"the interpreter's reply was malformed ({', '.join(bad)}); was it forged?"
+        out["error"] = error("SandboxError", msg)
+        out["exit_code"] = out["exit_code"] or 1
+    return out, was_cut
+
+
+def proc_state(pid: int | str) -> tuple[bytes, int] | None:
+    """(state letter, pgid) of a process from /proc, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        return fields[0], int(fields[2])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def is_stopped(pid: int) -> bool:
+    """True when every thread of `pid` is stopped (or gone)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    for tid in tids:
+        st = proc_state(f"{pid}/task/{tid}")
+        if st is not None and st[0] not in (b"T", b"t", b"Z", b"X"):
+            return False
+    return True
+
+
+def freeze(pid: int, timeout: float = 3.0) -> bool:
+    """SIGSTOP a process (all its threads) and wait until it is stopped; False if it is not."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except OSError:
+        return True
+    deadline = time.monotonic() + timeout
+    delay = 0.0001
+    while not is_stopped(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+    return True
+
+
+def open_regular(path: str, flags: int, mode: int = 0o644) -> int:
+    """Open a regular file without blocking on a FIFO or following a final symlink; any
+    other kind of file is refused with a clear error (PID 1 must never hang here)."""
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PermissionError(f"{path!r} is a symbolic link (not followed)") from None
+        if exc.errno == errno.ENXIO:  # a FIFO without reader, a socket
+            raise OSError(errno.EINVAL, f"{path!r} is not a regular file") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(f"{path!r} is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"{path!r} is not a regular file "
+                          f"({stat.filemode(st.st_mode)[0]!r} type)")
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -10,7 +10,12 @@ on the original fd 1, which is moved to a private descriptor at start so that no
   ``__main__`` namespace. User output goes to pipes that the supervisor reads with a cap.
   On timeout the worker gets SIGINT (state kept if it stops); if it does not stop within the
   grace period its whole process group is SIGKILLed and the reply says ``state_lost``.
-* Shell commands run as ``bash -lc`` in a fresh session per call; the group is killed after.
+* Shell commands run as ``bash -lc`` in a fresh session per call.
+* Nothing runs between calls: after each call every process but PID 1 and the worker is
+  SIGKILLed (detached ``setsid`` loops included) and the worker is SIGSTOPped (its threads
+  too) until the next Python call, so the workspace cannot change under file operations.
+* The worker's replies are paired with their request by a per-call nonce and type-checked
+  and capped here: user code shares the worker's process and can write to the reply pipe.
 * Dead-man switch: EOF on stdin (the host went away) or ``max_lifetime`` ends the container.
 """
 
@@ -20,6 +25,7 @@ import base64
 import errno
 import json
 import os
+import secrets
 import select
 import signal
 import sys
@@ -27,12 +33,18 @@ import time
 from typing import Any
 
 from agentkit_sandbox_common import (
+    VALUE_MAX,
     WORKSPACE,
     Capture,
+    ReplyReader,
     changed_files,
+    clean_reply,
     error,
+    freeze,
     nonblock,
     oom_kills,
+    open_regular,
+    proc_state,
     scan_workspace,
     set_dumpable,
     signal_name,
@@ -43,6 +55,7 @@ from agentkit_sandbox_worker import worker_main
 MAX_LIFETIME = 0.0
 GRACE = 1.0
 MAX_TRANSFER = 64 << 20
+FILES_MAX = 1000
 STARTED = time.monotonic()
 
 
@@ -137,9 +150,10 @@ class Supervisor:
                 self.tracked.discard(pid)
                 self.exited[pid] = status
 
-    def fork(self, target: Any, keep: tuple[int, ...] = ()) -> Child:
+    def fork(self, target: Any, keep: tuple[int, ...] = (), exec_: bool = False) -> Child:
         """Fork a child in a new session: stdin /dev/null, stdout/stderr to capture pipes,
-        every other descriptor closed except `keep`; then call `target` in the child."""
+        every other descriptor closed except `keep`; then call `target` in the child (`exec_`:
+        it execs a program, which gets default SIGPIPE/SIGXFSZ like any shell command)."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         for delay in (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 0):  # like bash: retry a full pids table
@@ -157,6 +171,9 @@ class Supervisor:
             try:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                if exec_:
+                    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+                        signal.signal(sig, signal.SIG_DFL)
                 os.setsid()
                 null = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(null, 0)
@@ -184,21 +201,17 @@ class Supervisor:
         nonblock(err_r)
         return Child(pid, out_r, err_r)
 
-    def kill_group(self, pgid: int, keep: int | None = None) -> None:
-        """SIGKILL every process of a group (optionally sparing its leader)."""
+    def kill_group(self, pgid: int | None, keep: int | None = None) -> None:
+        """SIGKILL every process of a group (optionally sparing `keep`); pgid None: every
+        process of the container but PID 1 and `keep`."""
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
             members = []
             for name in os.listdir("/proc"):
                 if name.isdigit() and int(name) not in (1, keep):
-                    try:
-                        with open(f"/proc/{name}/stat", "rb") as fh:
-                            stat = fh.read()
-                        fields = stat[stat.rindex(b")") + 2 :].split()
-                        if int(fields[2]) == pgid and fields[0] != b"Z":
-                            members.append(int(name))
-                    except (OSError, ValueError, IndexError):
-                        continue
+                    st = proc_state(name)
+                    if st is not None and st[0] != b"Z" and pgid in (None, st[1]):
+                        members.append(int(name))
             if not members:
                 break
             for pid in members:
@@ -237,15 +250,41 @@ class Supervisor:
     def worker_reap(self, worker: Child) -> None:
         """Have the (kept) worker reap the children we just killed, freeing their pids."""
         req_w, rep_r = worker.extra
+        nonce = secrets.token_hex(16)
+        reader = ReplyReader(nonce)
         try:
-            write_all(req_w, b'{"op": "reap"}\n')
+            write_all(req_w, json.dumps({"op": "reap", "nonce": nonce}).encode() + b"\n")
             deadline = time.monotonic() + 2.0
             while time.monotonic() < deadline:
                 ready, _, _ = select.select([rep_r], [], [], deadline - time.monotonic())
-                if ready and os.read(rep_r, 1 << 16).endswith(b"\n"):
-                    return
+                if ready:
+                    data = os.read(rep_r, 1 << 16)
+                    if not data or reader.feed(data) is not None:
+                        return
         except OSError:
             pass
+
+    def settle(self) -> None:
+        """End of a call: freeze the worker, SIGKILL every other process but PID 1 (detached
+        ones included) so nothing changes the workspace until the next call."""
+        worker = self.worker
+        if worker is not None and not freeze(worker.pid):
+            self.drop_worker()  # cannot be stopped (e.g. stuck in the kernel): restart it
+            worker = None
+        self.kill_group(None, keep=worker.pid if worker is not None else None)
+
+    def resume_worker(self, worker: Child) -> None:
+        """Continue the frozen worker and discard whatever is left in its reply pipe."""
+        try:
+            os.kill(worker.pid, signal.SIGCONT)
+        except OSError:
+            pass
+        for _ in range(64):
+            try:
+                if not os.read(worker.extra[1], 1 << 16):
+                    break
+            except OSError:
+                break
 
     def drop_worker(self) -> None:
         if self.worker is not None:
@@ -315,15 +354,20 @@ class Supervisor:
         worker = self.worker
         assert worker is not None
         self.worker_used = True
-        cap = Capture(int(req.get("max_output", 1 << 20)))
+        max_output = int(req.get("max_output", 1 << 20))
+        cap = Capture(max_output)
         timeout = float(req.get("timeout", 30))
         oom_before = oom_kills()
         req_w, rep_r = worker.extra
+        self.resume_worker(worker)
+        nonce = secrets.token_hex(16)
+        max_value = max(1, min(VALUE_MAX, max_output))
+        reader = ReplyReader(nonce)
         try:
-            write_all(req_w, json.dumps({"code": req["code"]}).encode() + b"\n")
+            write_all(req_w, json.dumps({"code": str(req["code"]), "nonce": nonce,
+                                         "max_value": max_value}).encode() + b"\n")
         except OSError:
             pass
-        buf = b""
         reply: dict[str, Any] | None = None
         timed_out = cancelled = False
         status: int | None = None
@@ -339,14 +383,10 @@ class Supervisor:
                 if not chunk:
                     why = "exit"
                 else:
-                    buf += chunk
-                    if b"\n" not in buf:
-                        continue
-                    try:
-                        reply = json.loads(buf.split(b"\n", 1)[0])
+                    reply = reader.feed(chunk)
+                    if reply is not None:
                         break
-                    except ValueError:
-                        why = "corrupt"
+                    continue
             if why in ("deadline", "cancel") and phase == "run":
                 timed_out, cancelled = why == "deadline", why == "cancel"
                 phase = "interrupt"
@@ -374,8 +414,9 @@ class Supervisor:
                 self.worker_reap(worker)
         oom = oom_before >= 0 and oom_kills() > oom_before
         out: dict[str, Any] = {"value": None, "error": None, "exit_code": 0, "figures": []}
+        value_cut = False
         if reply is not None:
-            out.update(reply)
+            out, value_cut = clean_reply(reply, max_value)
         else:
             out["exit_code"], out["error"] = self.death(status, oom)
         if timed_out or cancelled:
@@ -389,8 +430,9 @@ class Supervisor:
             self.worker_used = False
             self.start_worker()
             self.worker_used = True
-        out.update(stdout=cap.text("stdout"), stderr=cap.text("stderr"), truncated=cap.truncated,
-                   timed_out=timed_out, state_lost=state_lost, oom_killed=oom)
+        out.update(stdout=cap.text("stdout"), stderr=cap.text("stderr"),
+                   truncated=cap.truncated or value_cut, timed_out=timed_out,
+                   state_lost=state_lost, oom_killed=oom)
         return out
 
     def death(self, status: int | None, oom: bool) -> tuple[int, dict[str, str]]:
@@ -410,7 +452,7 @@ class Supervisor:
         timeout = float(req.get("timeout", 30))
         oom_before = oom_kills()
         command = str(req["command"])
-        child = self.fork(lambda: os.execvp("bash", ["bash", "-lc", command]))
+        child = self.fork(lambda: os.execvp("bash", ["bash", "-lc", command]), exec_=True)
         why, _ = self.pump(child, cap, [], time.monotonic() + timeout, req.get("id"))
         status = self.exited.pop(child.pid, None)
         self.kill_group(child.pid)
@@ -454,9 +496,9 @@ class Supervisor:
         data = base64.b64decode(req["data"])
         os.makedirs(os.path.dirname(full), exist_ok=True)
         full = self.resolve(req["path"])  # re-check after creating parents
-        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
-                     int(req.get("mode", 0o644)))
+        fd = open_regular(full, os.O_WRONLY | os.O_CREAT, int(req.get("mode", 0o644)) & 0o777)
         try:
+            os.ftruncate(fd, 0)
             write_all(fd, data)
         finally:
             os.close(fd)
@@ -464,7 +506,7 @@ class Supervisor:
 
     def get(self, req: dict[str, Any]) -> dict[str, Any]:
         full = self.resolve(req["path"])
-        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = open_regular(full, os.O_RDONLY)
         try:
             size = os.fstat(fd).st_size
             if size > MAX_TRANSFER:
@@ -486,12 +528,15 @@ class Supervisor:
                 try:
                     out = self.run_python(req) if op == "python" else self.run_shell(req)
                 except OSError as exc:  # fork failed: pids limit or memory exhausted
-                    msg = (f"cannot start a process: {exc}; background processes may hold "
-                           "the pids limit (kill them, or restart the sandbox)")
+                    msg = (f"cannot start a process: {exc}; processes of this call may hold "
+                           "the pids limit (they are killed now; retry, or restart the sandbox)")
                     out = {"stdout": "", "stderr": "", "value": None, "exit_code": -1,
                            "error": error("ResourceError", msg), "timed_out": False,
                            "truncated": False, "state_lost": False, "oom_killed": False}
-                out["files"] = changed_files(before, scan_workspace())
+                finally:
+                    self.settle()
+                files = changed_files(before, scan_workspace())
+                out["files"] = files[:FILES_MAX]
             elif op == "ping":
                 out = {"pid": os.getpid(), "uid": os.getuid()}
             elif op == "put":

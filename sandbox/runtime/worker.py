@@ -13,7 +13,15 @@ import signal
 import sys
 from typing import Any
 
-from agentkit_sandbox_common import WORKSPACE, error, write_all
+from agentkit_sandbox_common import (
+    MESSAGE_MAX,
+    TRACEBACK_MAX,
+    VALUE_MAX,
+    WORKSPACE,
+    cut,
+    error,
+    write_all,
+)
 
 
 def worker_main(req_fd: int, rep_fd: int) -> None:
@@ -100,10 +108,18 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
         tb = exc.__traceback__
         while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell"):
             tb = tb.tb_next
-        lines = traceback.format_exception(type(exc), exc, tb)
-        return error(type(exc).__name__, str(exc), "".join(lines))
+        try:
+            message = str(exc)
+        except Exception:
+            message = f"<unprintable {type(exc).__name__}>"
+        message = cut(message, MESSAGE_MAX)[0]
+        try:
+            text = "".join(traceback.format_exception(type(exc), exc, tb))
+        except Exception:
+            text = f"{type(exc).__name__}: {message}\n"
+        return error(type(exc).__name__, message, cut(text, TRACEBACK_MAX, tail=True)[0])
 
-    def run(code: str, call: int) -> dict[str, Any]:
+    def run(code: str, call: int, max_value: int) -> dict[str, Any]:
         name = f"<cell-{call}>"
         linecache.cache[name] = (len(code), None, code.splitlines(True), name)
         value: Any = None
@@ -131,29 +147,29 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
         if value is None:
             return {"value": None}
         ns["_"] = value
-        text = repr(value)
-        if len(text) > 20000:
-            text = text[:20000] + f"... [{len(text) - 20000} more characters]"
-        return {"value": text}
+        text, was_cut = cut(repr(value), max_value)
+        return {"value": text, "value_truncated": was_cut}
 
     while True:
         line = reader.readline()
         if not line:
             os._exit(0)
         req = json.loads(line)
+        nonce = req.get("nonce")
         reap_children()
         if req.get("op") == "reap":
-            write_all(rep_fd, b"{}\n")
+            write_all(rep_fd, b"\n" + json.dumps({"nonce": nonce}).encode() + b"\n")
             continue
         counter += 1
         reply: dict[str, Any] = {"exit_code": 0, "error": None, "value": None}
         signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
-            reply.update(run(req["code"], counter))
+            reply.update(run(req["code"], counter, int(req.get("max_value", VALUE_MAX))))
         except SystemExit as exc:
             code = exc.code
             if code is None or isinstance(code, int):
-                reply["exit_code"] = code or 0
+                code = int(code or 0)
+                reply["exit_code"] = code if -(2**31) <= code < 2**31 else 1
             else:
                 print(code, file=sys.stderr)
                 reply["exit_code"] = 1
@@ -168,4 +184,11 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
         reply["figures"] = save_figures(counter)
         reap_children()
         flush()
-        write_all(rep_fd, json.dumps(reply).encode() + b"\n")
+        reply["nonce"] = nonce
+        try:
+            data = json.dumps(reply).encode()
+        except (TypeError, ValueError):  # e.g. an odd SystemExit code
+            data = json.dumps({"nonce": nonce, "exit_code": 1, "value": None,
+                               "error": error("SandboxError", "unencodable reply")}).encode()
+        # the leading newline ends any partial line user code left in the pipe
+        write_all(rep_fd, b"\n" + data + b"\n")

@@ -44,9 +44,12 @@ async def test_python_error_has_type_message_traceback(sandbox: DockerSandbox) -
 
 
 async def test_background_popen_status_survives_between_calls(sandbox: DockerSandbox) -> None:
-    r = await sandbox.run_python("import subprocess\np = subprocess.Popen(['sh', '-c', 'exit 3'])")
+    # the child exits within the call (running ones are killed when a call ends); its status
+    # stays with the Popen object: the worker's zombie reaping must not take it
+    r = await sandbox.run_python("import subprocess, time\n"
+                                 "p = subprocess.Popen(['sh', '-c', 'exit 3'])\ntime.sleep(0.2)")
     assert r.ok
-    assert (await sandbox.run_python("import time; time.sleep(0.2)")).ok
+    assert (await sandbox.run_python("import time; time.sleep(0.1)")).ok
     assert (await sandbox.run_python("p.wait()")).value == "3"
 
 
@@ -153,6 +156,8 @@ async def test_container_is_locked_down(
     assert hc["Memory"] == 256 * 2**20 and hc["MemorySwap"] == 256 * 2**20
     assert hc["PidsLimit"] == 64 and hc["NanoCpus"] == 10**9
     assert set(hc["Tmpfs"]) == {"/tmp", "/workspace"} and hc["AutoRemove"] is True
+    limits = {u["Name"]: u["Hard"] for u in hc["Ulimits"]}
+    assert limits["fsize"] == 2**30 and limits["core"] == 0  # max_file_size="1g" by default
     assert cfg["User"] == "1000:1000" and suite_labels.items() <= cfg["Labels"].items()
     assert cfg["Labels"]["agentkit.owner_pid"] == str(os.getpid())
     assert info["NetworkSettings"]["Ports"] in ({}, None)
