@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing, nullcontext
+from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,14 @@ from .events import (
     ToolResult,
 )
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
-from .models.base import ModelRequest, ModelResponse, ReasoningPart, TextPart, ToolCallPart
+from .models.base import (
+    ModelRequest,
+    ModelResponse,
+    ModelStreamEvent,
+    ReasoningPart,
+    TextPart,
+    ToolCallPart,
+)
 from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
 from .tooldef import Tool, ToolArgumentsError
@@ -130,14 +137,8 @@ class _Run:
             ids: dict[int, str] = {}
             try:
                 async with aclosing(self.model.stream(request)) as stream:
-                    it = stream.__aiter__()
-                    while True:
-                        left = self.remaining()
-                        try:
-                            with anyio.fail_after(left) if left is not None else nullcontext():
-                                ev = await it.__anext__()
-                        except StopAsyncIteration:
-                            break
+                    events = stream if self.deadline is None else self._until_deadline(stream)
+                    async for ev in events:
                         kind = type(ev)
                         if kind is ReasoningPart:
                             yield ThinkingDelta(text=ev.text, step=step)  # type: ignore[union-attr]
@@ -173,6 +174,19 @@ class _Run:
                 self.usage.requests += 1
                 raise self.fail(ModelAPIError("the model stream ended without a response"))
             return
+
+    async def _until_deadline(
+        self, stream: AsyncIterator[ModelStreamEvent]
+    ) -> AsyncGenerator[ModelStreamEvent, None]:
+        """`stream`, with each wait bounded by the run's deadline (TimeoutError past it)."""
+        it = stream.__aiter__()
+        while True:
+            with anyio.fail_after(self.remaining()):
+                try:
+                    ev = await it.__anext__()
+                except StopAsyncIteration:
+                    return
+            yield ev
 
     def check_calls(self, message: AssistantMessage) -> list[_Call]:
         """Parse and validate each call; a rejected call gets the exact reason."""

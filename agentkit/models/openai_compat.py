@@ -146,6 +146,7 @@ class OpenAICompatModel:
         self._client: Any = None
         self._client_loop: Any = None
         self._response_cls: Any = None
+        self._send: Any = None
         self._cache = WireCache()
         self._ids = itertools.count(1)
         self._id_prefix = call_id_prefix
@@ -193,6 +194,7 @@ class OpenAICompatModel:
             default_headers=self._default_headers or None, http_client=self._http_client)
         self._client_loop = loop
         self._response_cls = _response_class(self._client)
+        self._send = _direct_sender(self._client)
         return self._client
 
     async def aclose(self) -> None:
@@ -243,9 +245,12 @@ class OpenAICompatModel:
         try:
             # The body is serialised once with orjson and sent as is; the response comes
             # back unread (cast_to=Response, stream=True) and is parsed line by line here.
-            response = await client.post(
-                "/chat/completions", cast_to=self._response_cls, content=payload,
-                options=extra, stream=True)
+            if self._send is not None:
+                response = await self._send(payload, extra.get("timeout"))
+            else:
+                response = await client.post(
+                    "/chat/completions", cast_to=self._response_cls, content=payload,
+                    options=extra, stream=True)
             try:
                 feed = norm.feed_line
                 rest = b""
@@ -275,6 +280,39 @@ class OpenAICompatModel:
             last.model_name = self._model
         for event in final:
             yield event
+
+
+def _direct_sender(client: Any) -> Any:
+    """`send(payload, timeout) -> response` on the SDK's own HTTP client, or None.
+
+    The SDK still provides the base URL, the auth and default headers and the connection
+    pool; skipping its per-request option processing saves about 0.7 ms of CPU a request
+    (measured in benchmarks/loop_overhead.py). Status errors are raised as the SDK's own
+    error types (through its `_make_status_error_from_response`), so error mapping is
+    unchanged. With an SDK lacking these hooks, `stream` falls back to `client.post`.
+    """
+    http = getattr(client, "_client", None)
+    make_error = getattr(client, "_make_status_error_from_response", None)
+    if http is None or make_error is None or not hasattr(http, "send"):
+        return None
+    url = f"{str(client.base_url).rstrip('/')}/chat/completions"
+    headers = {k: v for k, v in {**client.default_headers, **client.auth_headers}.items()
+               if isinstance(v, str)}
+    headers["Accept"] = "text/event-stream"
+
+    async def send(payload: bytes, timeout: Any) -> Any:
+        request = http.build_request("POST", url, content=payload, headers=headers,
+                                     timeout=timeout if timeout is not None else client.timeout)
+        response = await http.send(request, stream=True)
+        if response.status_code >= 400:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            raise make_error(response)
+        return response
+
+    return send
 
 
 def _response_class(client: Any) -> Any:
@@ -323,6 +361,8 @@ def _map_error(exc: BaseException, openai: Any, base_url: str) -> ModelAPIError 
         return ModelAPIError(f"could not connect to {base_url}: {exc.__cause__ or exc}",
                              retryable=True)
     if isinstance(exc, _transport_errors()):
+        if "Connect" in type(exc).__name__:
+            return ModelAPIError(f"could not connect to {base_url}: {exc}", retryable=True)
         what = "timed out" if "Timeout" in type(exc).__name__ else "broke off"
         return ModelAPIError(f"the stream from {base_url} {what}: {type(exc).__name__}: {exc}",
                              retryable=True)
