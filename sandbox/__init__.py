@@ -26,10 +26,14 @@ Nothing here imports the Docker SDK until a sandbox starts.
 
 from __future__ import annotations
 
-from .image import DEFAULT_IMAGE, build_image, default_image, ensure_image
-from .pool import SandboxPool
-from .result import ExecError, ExecResult, SandboxError
-from .sandbox import DockerSandbox, SyncDockerSandbox
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .image import DEFAULT_IMAGE, build_image, default_image, ensure_image
+    from .pool import SandboxPool
+    from .result import ExecError, ExecResult, SandboxError
+    from .sandbox import DockerSandbox, SyncDockerSandbox
 
 __all__ = [
     "DEFAULT_IMAGE",
@@ -43,3 +47,26 @@ __all__ = [
     "default_image",
     "ensure_image",
 ]
+
+_WHERE = {
+    "DEFAULT_IMAGE": "image",
+    "build_image": "image",
+    "default_image": "image",
+    "ensure_image": "image",
+    "SandboxPool": "pool",
+    "ExecError": "result",
+    "ExecResult": "result",
+    "SandboxError": "result",
+    "DockerSandbox": "sandbox",
+    "SyncDockerSandbox": "sandbox",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Public names load on first use (so `agentkit sandbox --help` stays fast)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
