@@ -300,9 +300,9 @@ def _direct_sender(client: Any) -> Any:
                if isinstance(v, str)}
     headers["Accept"] = "text/event-stream"
 
-    async def send(payload: bytes, timeout: Any) -> Any:
+    async def send(payload: bytes, request_timeout: Any) -> Any:
         request = http.build_request("POST", url, content=payload, headers=headers,
-                                     timeout=timeout if timeout is not None else client.timeout)
+                                     timeout=request_timeout or client.timeout)
         response = await http.send(request, stream=True)
         if response.status_code >= 400:
             try:
