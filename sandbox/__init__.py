@@ -26,8 +26,9 @@ Nothing here imports the Docker SDK until a sandbox starts.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agentkit.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .image import DEFAULT_IMAGE, build_image, default_image, ensure_image
@@ -61,12 +62,4 @@ _WHERE = {
     "SyncDockerSandbox": "sandbox",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Public names load on first use (so `agentkit sandbox --help` stays fast)."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

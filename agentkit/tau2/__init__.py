@@ -6,8 +6,7 @@ Domain data (DBs, tasks, policies) is read from a tau2 data directory; see
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
 __all__ = [
     "Environment",
@@ -31,29 +30,24 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Environment": "agentkit.tau2.environment",
-    "to_json_str": "agentkit.tau2.environment",
-    "Task": "agentkit.tau2.tasks",
-    "load_tasks": "agentkit.tau2.tasks",
-    "ToolKitBase": "agentkit.tau2.toolkit",
-    "ToolType": "agentkit.tau2.toolkit",
-    "get_domain": "agentkit.tau2.registry",
-    "RewardInfo": "agentkit.tau2.grading",
-    "evaluate": "agentkit.tau2.grading",
-    "pass_hat_k": "agentkit.tau2.grading",
-    "ScriptedUser": "agentkit.tau2.user",
-    "llm_user": "agentkit.tau2.user",
-    "load_results": "agentkit.tau2.results",
-    "replay_gold": "agentkit.tau2.replay",
-    "RunConfig": "agentkit.tau2.runner",
-    "run_benchmark": "agentkit.tau2.runner",
-    "run_simulation": "agentkit.tau2.runner",
-    "simulate": "agentkit.tau2.orchestrator",
+    "Environment": "environment",
+    "to_json_str": "environment",
+    "Task": "tasks",
+    "load_tasks": "tasks",
+    "ToolKitBase": "toolkit",
+    "ToolType": "toolkit",
+    "get_domain": "registry",
+    "RewardInfo": "grading",
+    "evaluate": "grading",
+    "pass_hat_k": "grading",
+    "ScriptedUser": "user",
+    "llm_user": "user",
+    "load_results": "results",
+    "replay_gold": "replay",
+    "RunConfig": "runner",
+    "run_benchmark": "runner",
+    "run_simulation": "runner",
+    "simulate": "orchestrator",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentkit.tau2' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
