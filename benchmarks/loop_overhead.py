@@ -57,6 +57,18 @@ TOOL_SPEC = {
 
 
 # ---------------------------------------------------------------- baselines (minimal loops)
+def _append_step(messages: list[dict[str, Any]], content: list[str],
+                 calls: dict[int, dict[str, Any]]) -> None:
+    """Append the assistant turn and the results of its calls (run inline)."""
+    tool_calls = [{"id": c["id"], "type": "function",
+                   "function": {"name": c["name"], "arguments": "".join(c["args"])}}
+                  for c in calls.values()]
+    messages.append({"role": "assistant", "content": "".join(content), "tool_calls": tool_calls})
+    for c in tool_calls:
+        args = json.loads(c["function"]["arguments"])
+        messages.append({"role": "tool", "tool_call_id": c["id"], "content": lookup(**args)})
+
+
 async def openai_sdk_run(client: Any, prompt: str) -> int:
     """A minimal loop on the SDK's streaming client (one client shared by all runs)."""
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
@@ -87,15 +99,7 @@ async def openai_sdk_run(client: Any, prompt: str) -> int:
                     slot["args"].append(tc.function.arguments)
         if not calls:
             return steps
-        tool_calls = [{"id": c["id"], "type": "function",
-                       "function": {"name": c["name"], "arguments": "".join(c["args"])}}
-                      for c in calls.values()]
-        messages.append({"role": "assistant", "content": "".join(content),
-                         "tool_calls": tool_calls})
-        for c in tool_calls:
-            args = json.loads(c["function"]["arguments"])
-            messages.append({"role": "tool", "tool_call_id": c["id"],
-                             "content": lookup(**args)})
+        _append_step(messages, content, calls)
 
 
 async def httpx_floor_run(client: Any, prompt: str, fast: bool = False) -> int:
@@ -138,15 +142,7 @@ async def httpx_floor_run(client: Any, prompt: str, fast: bool = False) -> int:
                         slot["args"].append(fn["arguments"])
         if not calls:
             return steps
-        tool_calls = [{"id": c["id"], "type": "function",
-                       "function": {"name": c["name"], "arguments": "".join(c["args"])}}
-                      for c in calls.values()]
-        messages.append({"role": "assistant", "content": "".join(content),
-                         "tool_calls": tool_calls})
-        for c in tool_calls:
-            args = json.loads(c["function"]["arguments"])
-            messages.append({"role": "tool", "tool_call_id": c["id"],
-                             "content": lookup(**args)})
+        _append_step(messages, content, calls)
 
 
 _DATA = {False: "data: ", True: b"data: "}
