@@ -11,6 +11,7 @@ from .errors import UserError
 from .events import AgentEvent, RunFinished
 from .messages import Message
 from .models.base import Model, ModelSettings
+from .output import OutputSpec
 from .result import RunResult
 from .retry import RetryPolicy
 from .tooldef import Tool
@@ -67,11 +68,12 @@ class Agent(Generic[OutputT]):
     simulated environment would).
     """
 
-    __slots__ = ("_model", "_model_spec", "instructions", "limits", "name", "output_type",
-                 "settings", "thinking", "tools", "unknown_tool_handler")
+    __slots__ = ("_model", "_model_spec", "_output_spec", "instructions", "limits", "name",
+                 "output_type", "settings", "thinking", "tools", "unknown_tool_handler")
 
     _model: Model | None
     _model_spec: Model | str | None
+    _output_spec: OutputSpec | None
     instructions: str | None
     tools: tuple[Tool, ...]
     output_type: Any
@@ -110,6 +112,7 @@ class Agent(Generic[OutputT]):
             raise UserError(f"two tools share a name: {', '.join(dupes)}")
         set_(self, "tools", built)
         set_(self, "output_type", output_type)
+        set_(self, "_output_spec", OutputSpec.for_type(output_type))  # built once, shared
         set_(self, "thinking", thinking)
         set_(self, "name", name)
         set_(self, "limits", replace(limits or Limits(), **limit_kw))
@@ -132,6 +135,11 @@ class Agent(Generic[OutputT]):
         }
         base.update(changes)
         return Agent(**base)
+
+    @property
+    def output_spec(self) -> OutputSpec | None:
+        """How the structured output is asked for and validated (None: plain text)."""
+        return self._output_spec
 
     def resolved_model(self) -> Model:
         """The model object; a name or None becomes an `OpenAICompatModel` on first use."""

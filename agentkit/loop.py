@@ -88,7 +88,7 @@ class _Run:
         self.agent = agent
         self.model = agent.resolved_model()
         self.limits = agent.limits
-        self.output = OutputSpec.for_type(agent.output_type)
+        self.output = agent.output_spec
         self.tools: dict[str, Tool] = {t.name: t for t in agent.tools}
         if self.output is not None:
             self.tools[FINAL_TOOL_NAME] = self.output.tool
