@@ -128,3 +128,22 @@ async def test_cancelling_the_task_mid_stream() -> None:
         with anyio.move_on_after(0.4):
             await agent.run("go")
         await disconnected(server)
+
+
+async def test_sdk_request_path_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the SDK's private hooks, requests go through the public `client.post`."""
+    import agentkit.models.openai_compat as oc
+
+    monkeypatch.setattr(oc, "_direct_sender", lambda client: None)
+    steps = [Step(fault=Fault.http_error(429, headers={"Retry-After": "0"})),
+             tool_step(call("add", {"a": 1, "b": 2}), thinking="sum"), reply("3")]
+    async with LoopbackServer(steps) as server:
+        model = model_for(server)
+        result = await Agent(model, None, [add], retry=FAST).run("1+2?")
+        assert model._send is None
+        assert result.output == "3" and result.usage.requests == 3
+        assert all(r.body["stream"] is True for r in server.requests)
+    async with LoopbackServer([Step(fault=Fault.http_error(400))]) as server:
+        with pytest.raises(ModelAPIError) as err:
+            await Agent(model_for(server), retry=FAST).run("x")
+        assert err.value.status_code == 400 and not err.value.retryable
