@@ -151,6 +151,12 @@ class Agent(Generic[OutputT]):
             object.__setattr__(self, "_model", model)
         return cast(Model, self._model)
 
+    async def aclose(self) -> None:
+        """Release the model's HTTP connections, if a model was created (a later run reopens)."""
+        close = getattr(self._model, "aclose", None)
+        if close is not None:
+            await close()
+
     def stream(
         self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None
     ) -> AgentStream:
@@ -181,10 +187,7 @@ class Agent(Generic[OutputT]):
             try:
                 return await self.run(prompt, history=history, deps=deps)
             finally:
-                # the event loop ends with this call: release the model's connections on it
-                close = getattr(self._model, "aclose", None)
-                if close is not None:
-                    await close()
+                await self.aclose()  # the event loop ends with this call: release the pool
 
         try:
             import asyncio

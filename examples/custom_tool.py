@@ -23,9 +23,9 @@ from agentkit.cli.render import EventPrinter
 def calculate(
     expression: Annotated[str, Field(description="Arithmetic, e.g. '0.17 * 2340'")],
 ) -> float:
-    """Evaluate an arithmetic expression with + - * / ** and parentheses."""
+    """Evaluate an arithmetic expression with + - * / and parentheses."""
     allowed = set("0123456789.+-*/() ")
-    if not set(expression) <= allowed:
+    if not set(expression) <= allowed or "**" in expression:
         raise ValueError(f"only digits and + - * / ( ) are allowed, got {expression!r}")
     return float(eval(expression, {"__builtins__": {}}, {}))
 
@@ -72,6 +72,11 @@ async def main(task: str, offline: bool) -> None:
 if __name__ == "__main__":
     import anyio
 
+    from agentkit import UserError
+
     args = [a for a in sys.argv[1:] if a != "--offline"]
     task = args[0] if args else "What is 17% of 2,340, and the square root of that?"
-    anyio.run(main, task, "--offline" in sys.argv)
+    try:
+        anyio.run(main, task, "--offline" in sys.argv)
+    except UserError as exc:
+        sys.exit(f"{exc}\n(or run with --offline to use a scripted model)")

@@ -32,8 +32,11 @@ def word_count(text: str) -> int:
 
 def make_app(agent: Agent[Any]) -> Starlette:
     async def run(request: Request) -> Response:
-        body = await request.json()
-        prompt = body.get("prompt")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        prompt = body.get("prompt") if isinstance(body, dict) else None
         if not isinstance(prompt, str) or not prompt.strip():
             return JSONResponse({"error": "body must be {\"prompt\": \"...\"}"}, status_code=400)
 
@@ -53,10 +56,7 @@ def make_app(agent: Agent[Any]) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        # release the model's HTTP connection pool with the server's event loop
-        close = getattr(agent.resolved_model(), "aclose", None)
-        if close is not None:
-            await close()
+        await agent.aclose()  # release the model's connection pool with the server's loop
 
     return Starlette(routes=[Route("/runs", run, methods=["POST"])], lifespan=lifespan)
 

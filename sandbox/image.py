@@ -101,9 +101,9 @@ def cache_dir() -> Path:
 
 
 def _client() -> Any:
-    import docker
+    from .container import docker_client
 
-    return docker.from_env()
+    return docker_client()  # a clear SandboxError when the daemon is unreachable
 
 
 def image_exists(tag: str, client: Any = None) -> bool:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up everything agentkit needs on a fresh Debian machine (idempotent).
+# Set up everything agentkit needs on a fresh Debian machine, as root (idempotent).
 #   scripts/setup.sh            Python venv with agentkit and its dev extras
 #   scripts/setup.sh --docker   ... plus a running Docker engine and the sandbox image
 set -euo pipefail
@@ -15,7 +15,7 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   log "apt-get install ${missing[*]}"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 # 1. Python: a venv with agentkit installed editable (re-installed when pyproject changes).
@@ -34,16 +34,20 @@ fi
 [ $want_docker = 1 ] || exit 0
 
 # 2. Docker engine: install docker.io and start dockerd when no daemon answers.
-if ! docker info >/dev/null 2>&1; then
+daemon_up() { command -v docker >/dev/null 2>&1 && timeout 20 docker info >/dev/null 2>&1; }
+if ! daemon_up; then
   command -v dockerd >/dev/null 2>&1 || apt_install docker.io
-  if ! docker info >/dev/null 2>&1; then
+  if ! daemon_up; then
     log "starting dockerd"
     (as_root nohup dockerd >/tmp/agentkit-dockerd.log 2>&1 &)
-    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    for _ in $(seq 1 60); do daemon_up && break; sleep 1; done
   fi
-  docker info >/dev/null 2>&1 || { log "dockerd did not start; see /tmp/agentkit-dockerd.log"; exit 1; }
+  daemon_up || { log "dockerd did not start; see /tmp/agentkit-dockerd.log"; exit 1; }
 fi
 
 # 3. The sandbox image, built offline (debootstrap + docker import + PyPI wheels) if missing.
-apt_install debootstrap
-.venv/bin/python -m agentkit.sandbox build --offline --if-missing
+if ! .venv/bin/python -c 'import sys; from agentkit.sandbox.image import default_image, image_exists
+sys.exit(0 if image_exists(default_image()) else 1)' 2>/dev/null; then
+  apt_install debootstrap
+  .venv/bin/python -m agentkit.sandbox build --offline --if-missing >&2
+fi

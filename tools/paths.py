@@ -120,11 +120,6 @@ class SafeRoot:
         """Whether an already resolved absolute path lies inside the root."""
         return real_path == str(self.root) or real_path.startswith(self._prefix)
 
-    def relative(self, real_path: str | Path) -> str:
-        """The path relative to the root, in POSIX form ('.' for the root itself)."""
-        rel = os.path.relpath(os.fspath(real_path), self.root)
-        return Path(rel).as_posix()
-
     # ------------------------------------------------------------ parsing
     def _inside(self, text: str) -> list[str] | None:
         """Components relative to the root of an absolute path, or None when outside."""

@@ -1,10 +1,10 @@
 """`agentkit demo`: a real multi-step run with the built-in tools, offline by default.
 
-With no API key, a SCRIPTED Thinking-mode model (clearly labelled) answers over a loopback
+With no usable API key, a SCRIPTED Thinking-mode model (clearly labelled) answers over a loopback
 server that speaks DashScope's real streaming wire format; everything else is real: the
 openai client, the loop, the file tools on a temporary directory, page fetch from a local
-web server, and Python in the Docker sandbox. With `DASHSCOPE_API_KEY` (or
-`OPENAI_API_KEY`) set, the same task runs on the real model.
+web server, and Python in the Docker sandbox. When the default model can be built
+(`DASHSCOPE_API_KEY`, or `OPENAI_BASE_URL` with `OPENAI_API_KEY`), the task runs on it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import contextlib
 import csv
 import io
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -154,7 +153,31 @@ def _local_python_tool(workdir: Path) -> Any:
     return python_local
 
 
+def _live_model(offline: bool) -> Any:
+    """The real default model when a key for it is set (and --offline is not), else None."""
+    if offline:
+        return None
+    from agentkit import UserError
+    from agentkit.models import OpenAICompatModel
+
+    try:
+        return OpenAICompatModel()
+    except UserError:
+        return None
+
+
 def _demo(args: argparse.Namespace) -> int:
+    import shutil
+
+    workdir = Path(tempfile.mkdtemp(prefix="agentkit-demo-"))
+    try:
+        return _run_demo(args, workdir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_demo(args: argparse.Namespace, workdir: Path) -> int:
     import anyio
 
     from agentkit import Agent, AgentError
@@ -162,34 +185,39 @@ def _demo(args: argparse.Namespace) -> int:
 
     from .render import EventPrinter
 
-    key = os.environ.get("DASHSCOPE_API_KEY") or os.environ.get("OPENAI_API_KEY")
-    live = bool(key) and not args.offline
-    workdir = Path(tempfile.mkdtemp(prefix="agentkit-demo-"))
+    say = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr))
     with (workdir / "sales.csv").open("w", newline="") as fh:
         csv.writer(fh).writerows(SALES)
-    share_workspace(workdir)  # the sandbox user and the file tools share this directory
-    say = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr))
     code_tool = "code_interpreter"
-    tools: list[Any] = [*file_tools(workdir), *web_tools(allow_private=True)]
     sandbox = None
+    extra: list[Any] = []
     if args.no_sandbox:
         code_tool = "python_local"
-        tools.append(_local_python_tool(workdir))
+        extra.append(_local_python_tool(workdir))
     else:
-        from agentkit.sandbox import DockerSandbox
-        from agentkit.tools import code_tools
+        try:
+            from agentkit.sandbox import DockerSandbox
+            from agentkit.tools import code_tools
 
-        sandbox = DockerSandbox(workspace=str(workdir))
-        tools += [t for t in code_tools(sandbox=sandbox) if t.name == "code_interpreter"]
+            share_workspace(workdir)  # the sandbox user and the file tools share it
+            sandbox = DockerSandbox(workspace=str(workdir))
+            extra += [t for t in code_tools(sandbox=sandbox) if t.name == "code_interpreter"]
+        except ImportError as exc:
+            print(f"the sandbox needs the Docker SDK ({exc}): `pip install 'agentkit[sandbox]'`"
+                  ", or run `agentkit demo --no-sandbox`.", file=sys.stderr)
+            return 1
+    live = _live_model(args.offline)
 
     async def main(url: str) -> None:
         from agentkit.models import OpenAICompatModel
 
+        # fetch may reach the demo's own page on 127.0.0.1 and nothing else private
+        tools = [*file_tools(workdir), *web_tools(allow=["127.0.0.1"]), *extra]
         async with contextlib.AsyncExitStack() as stack:
             if sandbox is not None:
                 await stack.enter_async_context(sandbox)
-            if live:
-                model = OpenAICompatModel()
+            if live is not None:
+                model = live
                 say("agentkit demo: LIVE run on", model.name)
             else:
                 from agentkit.testing import LoopbackServer
@@ -209,24 +237,20 @@ def _demo(args: argparse.Namespace) -> int:
             async for event in agent.stream(TASK.format(url=url)):
                 printer(event)
 
+    from agentkit.sandbox.result import SandboxError
+
     try:
         with _company_site() as url:
             anyio.run(main, url)
     except AgentError as exc:
         print(f"demo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:
-        if type(exc).__name__ != "SandboxError":
-            raise
+    except SandboxError as exc:
         print(f"the sandbox is not ready: {exc}\nRun `agentkit sandbox doctor`, or "
               "`agentkit demo --no-sandbox` to run the demo without Docker.", file=sys.stderr)
         return 1
     report = workdir / "report.md"
-    written = report.exists()
-    if written:
-        say(f"\n--- {report} ---\n{report.read_text()}")
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if written else 1
+    if not report.exists():
+        return 1
+    say(f"\n--- {report} ---\n{report.read_text()}")
+    return 0

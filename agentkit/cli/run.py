@@ -25,13 +25,15 @@ def register(sub: Any) -> None:
     p.add_argument("--tools", default="",
                    help=f"built-in tools, comma-separated: {','.join(BUILTINS)}")
     p.add_argument("--root", default=".", help="root directory for the file tools")
+    p.add_argument("--write", action="store_true",
+                   help="let the file tools write under --root (read-only by default)")
     p.add_argument("--instructions", default="You are a helpful assistant. Use tools when useful.")
     p.add_argument("--max-steps", type=int, default=30)
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
     p.set_defaults(func=_run)
 
 
-def build_tools(names: str, root: str) -> list[Any]:
+def build_tools(names: str, root: str, write: bool = False) -> list[Any]:
     tools: list[Any] = []
     for name in [n.strip() for n in names.split(",") if n.strip()]:
         if name == "code":
@@ -41,7 +43,7 @@ def build_tools(names: str, root: str) -> list[Any]:
         elif name == "files":
             from agentkit.tools import file_tools
 
-            tools += file_tools(root)
+            tools += file_tools(root, read_only=not write)
         elif name == "web":
             from agentkit.tools import web_tools
 
@@ -76,8 +78,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{exc}\n\n{NO_KEY_HELP}", file=sys.stderr)
         return 2
     try:
-        agent: Agent[Any] = Agent(model, args.instructions, build_tools(args.tools, args.root),
-                                  max_steps=args.max_steps)
+        tools = build_tools(args.tools, args.root, args.write)
+    except ValueError as exc:  # e.g. a --root that does not exist
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        agent: Agent[Any] = Agent(model, args.instructions, tools, max_steps=args.max_steps)
 
         async def main() -> None:
             try:

@@ -66,10 +66,6 @@ class CowDict(dict):
             self._owned.add(key)
         return value
 
-    def is_pristine(self, key: Any) -> bool:
-        """True while ``key`` still maps to the shared pristine value."""
-        return key not in self._owned and key in self._fragments.pristine
-
     # -- reads hand out private copies
     def __iter__(self) -> Iterator[Any]:
         # A Python-level __iter__ stops dict(d) / {**d} from copying raw (shared) values.

@@ -102,11 +102,6 @@ def pristine_db(cls: type[DBT], path: str | Path) -> DBT:
     return cached  # type: ignore[return-value]
 
 
-def copy_db(db: DBT) -> DBT:
-    """A fully independent deep copy of a DB (plain dicts, no sharing)."""
-    return type(db).model_validate(db.model_dump())
-
-
 def fresh_db(cls: type[DBT], path: str | Path) -> DBT:
     """A private, mutable copy of the pristine DB at ``path`` (copy-on-write, see ``cow``)."""
     return cow_copy(pristine_db(cls, path))

@@ -275,13 +275,6 @@ class ToolKitBase:
         """OpenAI function-tool dicts for every tool, in declaration order."""
         return [tool_schema(getattr(self, name)) for name in self._tool_names]
 
-    def tool_short_descriptions(self) -> dict[str, str]:
-        """Tool name -> first docstring line (tau2 lists these for the user's tools)."""
-        return {
-            name: parse_docstring(getattr(self, name).__doc__).short_description
-            for name in self._tool_names
-        }
-
     def update_db(self, update_data: dict[str, Any] | None = None) -> None:
         """Deep-merge ``update_data`` into the DB (tau2's ``initialization_data``)."""
         if self.db is None:

@@ -9,12 +9,12 @@ the event. `split_lines` turns arbitrary byte blocks into lines.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
 
-__all__ = ["DONE", "SSEDecoder", "aiter_sse_lines", "split_lines"]
+__all__ = ["DONE", "SSEDecoder", "split_lines"]
 
 
 class _Done:
@@ -98,16 +98,3 @@ def split_lines(blocks: Iterable[bytes]) -> Iterable[bytes]:
     if rest:
         yield rest
 
-
-async def aiter_sse_lines(blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Async `split_lines`."""
-    rest = b""
-    async for block in blocks:
-        if rest:
-            block = rest + block
-        lines = block.split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            yield line
-    if rest:
-        yield rest

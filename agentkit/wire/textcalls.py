@@ -71,10 +71,6 @@ class BlockScanner:
     def text(self) -> str:
         return self._buf
 
-    @property
-    def body_end(self) -> int:
-        return self._body_end
-
     def feed(self, text: str) -> int | None:
         self._buf += text
         buf = self._buf
