@@ -13,7 +13,7 @@ reasoning deltas, then one tool call in about 6 argument fragments (DashScope's 
 
 Then 500 concurrent agentkit runs in one process: wall time and peak memory per run.
 
-    .venv/bin/python benchmarks/loop_overhead.py [--runs 20] [--concurrent 500]
+    .venv/bin/python benchmarks/loop_overhead.py [--runs 30] [--rounds 6] [--concurrent 500]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import gc
 import json
 import os
+import statistics
 import sys
 import time
 import tracemalloc
@@ -234,7 +235,8 @@ async def concurrent(agent: Any, n: int, trace: bool) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--concurrent", type=int, default=500)
     args = parser.parse_args()
 
@@ -257,17 +259,23 @@ def main() -> None:
             plain = httpx.AsyncClient(base_url=base, timeout=30)
             out: dict[str, Any] = {}
             # interleave the three so drift on the machine hits each alike
-            for _ in range(2):
+            # Interleaved rounds, so drift on the machine hits each loop alike; each figure is
+            # the median over rounds, and the ratio the median of per-round ratios.
+            rounds: dict[str, list[dict[str, float]]] = {}
+            for _ in range(args.rounds):
                 for name, fn in (
                     ("httpx-floor", lambda p: httpx_floor_run(plain, p)),
                     ("httpx-orjson", lambda p: httpx_floor_run(plain, p, fast=True)),
                     ("openai-sdk", lambda p: openai_sdk_run(sdk, p)),
                     ("agentkit", lambda p: agentkit_run(agent, p)),
                 ):
-                    r = await measure(name, fn, max(1, args.runs // 2))
-                    acc = out.setdefault(name, {"cpu_ms_per_step": 0.0, "wall_ms_per_step": 0.0})
-                    for k, v in r.items():
-                        acc[k] += v / 2
+                    r = await measure(name, fn, max(1, args.runs // args.rounds))
+                    rounds.setdefault(name, []).append(r)
+            for name, rs in rounds.items():
+                out[name] = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+                out[name]["ratio"] = statistics.median(
+                    r["cpu_ms_per_step"] / f["cpu_ms_per_step"]
+                    for r, f in zip(rs, rounds["httpx-orjson"], strict=True))
             await sdk.close()
             await plain.aclose()
             if args.concurrent:
@@ -277,7 +285,6 @@ def main() -> None:
 
         res = anyio.run(run_all)
 
-    floor = res["httpx-orjson"]["cpu_ms_per_step"]
     print(f"loop overhead: {STEPS_PER_RUN}-step tool loop, ~40 reasoning deltas + 1 call in 6 "
           f"fragments per step, {args.runs} runs each (python {sys.version.split()[0]})")
     print(f"{'loop':<14}{'CPU ms/step':>12}{'wall ms/step':>14}{'× floor':>9}"
@@ -285,9 +292,10 @@ def main() -> None:
     for name in ("httpx-orjson", "httpx-floor", "openai-sdk", "agentkit"):
         r = res[name]
         print(f"{name:<14}{r['cpu_ms_per_step']:>12.2f}{r['wall_ms_per_step']:>14.2f}"
-              f"{r['cpu_ms_per_step'] / floor:>9.2f}")
+              f"{r['ratio']:>9.2f}")
     sdk = res["openai-sdk"]["cpu_ms_per_step"]
-    print(f"agentkit vs openai-sdk loop: {res['agentkit']['cpu_ms_per_step'] / sdk:.2f}×")
+    print(f"agentkit vs openai-sdk loop: {res['agentkit']['cpu_ms_per_step'] / sdk:.2f}× "
+          f"(medians over {args.rounds} interleaved rounds)")
     if "concurrent" in res:
         c = res["concurrent"]
         print(f"{args.concurrent} concurrent runs ({STEPS_PER_RUN} steps each): "
