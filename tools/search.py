@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 
 from agentkit.errors import UserError
+from agentkit.retry import parse_retry_after
 
 from .bodies import ACCEPT_ENCODING, BodyError, read_body
 
@@ -105,24 +106,6 @@ class SearchBackend:
         raise NotImplementedError
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    import time
-
-    return max(0.0, when.timestamp() - time.time())
-
-
 class HTTPSearchBackend(SearchBackend):
     """Shared HTTP handling: an overall deadline per attempt, a response size cap, status
     codes, one retry after a short 429."""
@@ -165,7 +148,7 @@ class HTTPSearchBackend(SearchBackend):
                     raise SearchError(f"could not reach {self.name} at {self.base_url}: "
                                       f"{exc or type(exc).__name__}") from None
                 if status == 429:
-                    wait = _retry_after(retry_after)
+                    wait = parse_retry_after({"retry-after": retry_after or ""})
                     if attempt == 1 and wait is not None and wait <= self.max_retry_wait:
                         await anyio.sleep(wait)
                         continue

@@ -10,11 +10,9 @@ a thinking request is never sent non-streaming. The SDK never retries by itself
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import ipaddress
 import itertools
 import os
-import time
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import fields, replace
 from typing import Any
@@ -24,6 +22,7 @@ import anyio
 import orjson
 
 from ..errors import ModelAPIError, UserError
+from ..retry import parse_retry_after
 from ..wire.history import WireCache, build_request_body
 from ..wire.normalizer import StreamNormalizer
 from ..wire.profiles import (
@@ -35,7 +34,7 @@ from ..wire.profiles import (
 )
 from .base import ModelRequest, ModelResponse, ModelSettings, ModelStreamEvent
 
-__all__ = ["DEFAULT_MODEL", "OpenAICompatModel", "parse_retry_after"]
+__all__ = ["DEFAULT_MODEL", "OpenAICompatModel"]
 
 DEFAULT_MODEL = "qwen3-max"
 
@@ -78,32 +77,6 @@ def _is_local(base_url: str) -> bool:
     except ValueError:
         return False
     return ip.is_loopback or ip.is_private or ip.is_unspecified or ip.is_link_local
-
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from `retry-after-ms` / `Retry-After` (seconds or an HTTP date)."""
-    if not headers:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class OpenAICompatModel:

@@ -125,8 +125,9 @@ async def test_cancelling_the_task_mid_stream() -> None:
     step = Step(thinking="slow " * 100, chunk_delay=0.05)
     async with LoopbackServer([step]) as server:
         agent = Agent(model_for(server))
-        with anyio.move_on_after(0.4):
+        with anyio.move_on_after(0.4) as scope:
             await agent.run("go")
+        assert scope.cancelled_caught, "the run must still have been streaming"
         await disconnected(server)
 
 

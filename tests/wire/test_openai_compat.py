@@ -17,7 +17,7 @@ from agentkit.errors import ModelAPIError, UserError
 from agentkit.messages import UserMessage
 from agentkit.models import ModelRequest, ModelResponse, ModelSettings, OpenAICompatModel, ToolSpec
 from agentkit.models.base import ModelStreamEvent, ReasoningPart
-from agentkit.models.openai_compat import parse_retry_after
+from agentkit.retry import parse_retry_after
 from agentkit.testing import Fault, LoopbackServer, RawStep, Step, reply
 from agentkit.wire import DASHSCOPE_DEFAULT_BASE_URL
 
