@@ -166,7 +166,7 @@ class _Run:
                     else None
                 left = self.remaining()
                 if delay is None or (left is not None and delay > left):
-                    raise self.fail(exc) from exc
+                    raise self.fail(exc)  # its own __cause__ (the HTTP error) stays
                 yield ModelRetry(attempt=attempt, error=str(exc), delay=delay, step=step)
                 await anyio.sleep(delay)
                 continue
