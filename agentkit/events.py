@@ -13,7 +13,7 @@ from .usage import Usage
 __all__ = [
     "AgentEvent",
     "InvalidToolCall",
-    "ModelRetry",
+    "RequestRetry",
     "RunFinished",
     "StepFinished",
     "TextDelta",
@@ -74,10 +74,10 @@ class InvalidToolCall(_Event):
     error: str
 
 
-class ModelRetry(_Event):
+class RequestRetry(_Event):
     """A model request failed and is tried again; drop this step's partial deltas."""
 
-    type: Literal["model_retry"] = "model_retry"
+    type: Literal["request_retry"] = "request_retry"
     attempt: int
     error: str
     delay: float
@@ -103,7 +103,7 @@ AgentEvent = Annotated[
         ToolCallReady,
         ToolResult,
         InvalidToolCall,
-        ModelRetry,
+        RequestRetry,
         StepFinished,
         RunFinished,
     ],

@@ -31,7 +31,7 @@ from .errors import (
 from .events import (
     AgentEvent,
     InvalidToolCall,
-    ModelRetry,
+    RequestRetry,
     RunFinished,
     StepFinished,
     TextDelta,
@@ -166,8 +166,8 @@ class _Run:
                     else None
                 left = self.remaining()
                 if delay is None or (left is not None and delay > left):
-                    raise self.fail(exc)  # its own __cause__ (the HTTP error) stays
-                yield ModelRetry(attempt=attempt, error=str(exc), delay=delay, step=step)
+                    raise self.fail(exc) from exc.__cause__  # the HTTP error, not exc itself
+                yield RequestRetry(attempt=attempt, error=str(exc), delay=delay, step=step)
                 await anyio.sleep(delay)
                 continue
             if self.response is None:

@@ -8,7 +8,7 @@ from typing import TextIO
 from ..events import (
     AgentEvent,
     InvalidToolCall,
-    ModelRetry,
+    RequestRetry,
     RunFinished,
     StepFinished,
     TextDelta,
@@ -74,7 +74,7 @@ class EventPrinter:
             self._switch("tool")
             mark = self._c(RED, "✗") if event.is_error else self._c(GREEN, "←")
             w(f"{mark} {event.name}: {_short(event.content)}\n")
-        elif isinstance(event, ModelRetry):
+        elif isinstance(event, RequestRetry):
             self._switch("")
             w(self._c(RED, f"(retrying model request in {event.delay:.1f}s: {event.error})") + "\n")
         elif isinstance(event, StepFinished):
