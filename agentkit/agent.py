@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from .context import RunContext
 from .errors import UserError
 from .events import AgentEvent, RunFinished
-from .messages import Message
+from .messages import Message, SystemMessage
 from .models.base import Model, ModelSettings
-from .output import OutputSpec
+from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult
 from .retry import RetryPolicy
 from .tooldef import Tool
@@ -110,6 +110,9 @@ class Agent(Generic[OutputT]):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise UserError(f"two tools share a name: {', '.join(dupes)}")
+        if output_type is not None and output_type is not str and FINAL_TOOL_NAME in names:
+            raise UserError(f"a tool is named {FINAL_TOOL_NAME!r}, the name the structured "
+                            "output uses with output_type set: rename the tool")
         set_(self, "tools", built)
         set_(self, "output_type", output_type)
         set_(self, "_output_spec", OutputSpec.for_type(output_type))  # built once, shared
@@ -165,6 +168,11 @@ class Agent(Generic[OutputT]):
         Leaving the `async for` early, or cancelling the task, stops the model request and
         the running tools; `stream.messages` holds the transcript as it stands.
         """
+        if prompt is None and not any(
+                not isinstance(m, SystemMessage) for m in history or ()):
+            raise UserError("nothing to answer: the prompt is None and the history has no "
+                            "messages (pass a prompt, or a history ending where the model "
+                            "should go on)")
         return AgentStream(self, prompt, list(history or []), deps)
 
     async def run(
