@@ -20,6 +20,8 @@ if TYPE_CHECKING:
         ModelAPIError,
         ModelBehaviorError,
         StopRun,
+        ToolRetriesExceeded,
+        ToolRetry,
         UserError,
     )
     from .events import (
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     )
     from .models.base import ModelSettings
     from .result import RunResult, ToolCallRecord
+    from .settings import RunSettings
     from .tooldef import Tool, ToolArgumentsError, tool
     from .usage import Usage
 
@@ -61,6 +64,8 @@ _EXPORTS: dict[str, str] = {
     "ModelAPIError": "errors",
     "ModelBehaviorError": "errors",
     "StopRun": "errors",
+    "ToolRetriesExceeded": "errors",
+    "ToolRetry": "errors",
     "UserError": "errors",
     "AgentEvent": "events",
     "InvalidToolCall": "events",
@@ -84,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "ModelSettings": "models.base",
     "RunResult": "result",
     "ToolCallRecord": "result",
+    "RunSettings": "settings",
     "Tool": "tooldef",
     "ToolArgumentsError": "tooldef",
     "tool": "tooldef",
@@ -106,6 +112,7 @@ __all__ = [
     "RunContext",
     "RunFinished",
     "RunResult",
+    "RunSettings",
     "StepFinished",
     "StopRun",
     "SystemMessage",
@@ -120,6 +127,8 @@ __all__ = [
     "ToolCallStarted",
     "ToolMessage",
     "ToolResult",
+    "ToolRetriesExceeded",
+    "ToolRetry",
     "Usage",
     "UserError",
     "UserMessage",

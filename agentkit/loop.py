@@ -9,6 +9,8 @@ running tools are cancelled, and every tool call in the transcript gets an answe
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -27,6 +29,9 @@ from .errors import (
     ModelAPIError,
     ModelBehaviorError,
     StopRun,
+    ToolRetriesExceeded,
+    ToolRetry,
+    UserError,
 )
 from .events import (
     AgentEvent,
@@ -66,8 +71,8 @@ __all__ = ["agent_loop", "close_open_calls"]
 class _Call:
     """A tool call of the current step: checked, then run (or rejected with a reason)."""
 
-    __slots__ = ("args", "error", "id", "is_error", "kwargs", "name", "output", "tool",
-                 "unknown")
+    __slots__ = ("args", "error", "id", "is_error", "kwargs", "name", "output", "retry",
+                 "tool", "unknown")
 
     def __init__(self, id: str, name: str) -> None:
         self.id = id
@@ -78,6 +83,7 @@ class _Call:
         self.error: str | None = None
         self.output = ""
         self.is_error = False
+        self.retry = False  # the tool raised ToolRetry
         self.unknown = False  # an unknown name, answered by the agent's unknown_tool_handler
 
 
@@ -108,6 +114,8 @@ class _Run:
         self.total_calls = 0
         self.nudges = 0
         self.response: ModelResponse | None = None
+        self.stop: StopRun | None = None  # set by run_tools when a tool stopped the run
+        self.tool_retries: dict[str, int] = {}  # ToolRetry in a row, per tool name
 
     def fail(self, exc: AgentError) -> AgentError:
         """`exc` with the transcript and usage as they stand."""
@@ -220,57 +228,105 @@ class _Run:
             call.tool = tool
         return calls
 
-    async def run_tools(self, calls: list[_Call]) -> StopRun | None:
-        """Run the calls concurrently (capped) and fill in their outputs. A `StopRun` wins."""
+    async def run_tools(self, calls: list[_Call]) -> AsyncGenerator[_Call, None]:
+        """Run the calls concurrently (capped) and yield each as it finishes.
+
+        A `StopRun` wins (kept in `self.stop`; calls still running are cancelled). The
+        concurrent calls run in a task of their own, so this generator never yields inside
+        a task group; closing it cancels that task and waits for the tools to unwind.
+        """
         limiter = anyio.CapacityLimiter(max(1, self.limits.tool_concurrency))
         stops: list[StopRun] = []
         cancel: Callable[[], None] | None = None
+        send, receive = anyio.create_memory_object_stream[_Call](len(calls))
 
         async def one(call: _Call) -> None:
-            tool = call.tool
-            assert tool is not None
-            async with limiter:
-                timeout = tool.timeout if tool.timeout is not None else self.limits.tool_timeout
-                left = self.remaining()  # measured after waiting for a slot
-                if left is not None:
-                    timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
-                if stops:
-                    call.output = "Not run: another tool stopped the run."
-                    call.is_error = True
-                    return
-                ctx = replace(self.ctx, tool_call_id=call.id)
-                try:
-                    with anyio.move_on_after(timeout) as scope:
-                        value = await tool.call(ctx, call.kwargs or {})
-                        call.output = Tool.format_result(value)
-                        call.is_error = call.unknown
-                    if scope.cancelled_caught:
-                        call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
-                        call.is_error = True
-                except StopRun as exc:
-                    stops.append(exc)
-                    call.output = "The run was stopped by this tool."
-                    if cancel is not None:
-                        cancel()
-                except anyio.get_cancelled_exc_class():
-                    if not stops:
-                        raise
-                    call.output = "Not run: another tool stopped the run."
-                    call.is_error = True
-                    raise
-                except Exception as exc:  # a tool's failure is the model's to see
-                    call.output = f"Error: {type(exc).__name__}: {exc}"
-                    call.is_error = True
+            try:
+                await self._run_one(call, limiter, stops, cancel)
+            finally:
+                send.send_nowait(call)  # finished, failed or cancelled: reported once
 
         if len(calls) == 1 or self.limits.tool_concurrency <= 1:
             for call in calls:  # one at a time, in call order
                 await one(call)
-        else:
+                yield receive.receive_nowait()
+            self.stop = stops[0] if stops else None
+            return
+
+        async def batch() -> None:
+            nonlocal cancel
             async with anyio.create_task_group() as tg:
                 cancel = tg.cancel_scope.cancel
                 for call in calls:
                     tg.start_soon(one, call)
-        return stops[0] if stops else None
+
+        task = asyncio.get_running_loop().create_task(batch())
+        try:
+            for _ in calls:
+                yield await receive.receive()
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait([task])
+        self.stop = stops[0] if stops else None
+
+    async def _run_one(self, call: _Call, limiter: anyio.CapacityLimiter, stops: list[StopRun],
+                       cancel: Callable[[], None] | None) -> None:
+        """Run one checked call and fill in its output (a tool's failure is the model's)."""
+        tool = call.tool
+        assert tool is not None
+        async with limiter:
+            timeout = tool.timeout if tool.timeout is not None else self.limits.tool_timeout
+            left = self.remaining()  # measured after waiting for a slot
+            if left is not None:
+                timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
+            if stops:
+                call.output = "Not run: another tool stopped the run."
+                call.is_error = True
+                return
+            ctx = replace(self.ctx, tool_call_id=call.id)
+            try:
+                with anyio.move_on_after(timeout) as scope:
+                    value = await tool.call(ctx, call.kwargs or {})
+                    call.output = Tool.format_result(value)
+                    call.is_error = call.unknown
+                if scope.cancelled_caught:
+                    call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
+                    call.is_error = True
+            except StopRun as exc:
+                stops.append(exc)
+                call.output = "The run was stopped by this tool."
+                if cancel is not None:
+                    cancel()
+            except anyio.get_cancelled_exc_class():
+                if not stops:
+                    raise
+                call.output = "Not run: another tool stopped the run."
+                call.is_error = True
+                raise
+            except ToolRetry as exc:  # the tool asks for another try with better arguments
+                call.output = f"{exc}\nFix the arguments and call {call.name!r} again."
+                call.is_error = call.retry = True
+            except Exception as exc:  # a tool's failure is the model's to see
+                call.output = f"Error: {type(exc).__name__}: {exc}"
+                call.is_error = True
+
+    def count_retries(self, calls: list[_Call]) -> None:
+        """Count `ToolRetry`s per tool (a success resets); past a tool's `retries`, end."""
+        for call in calls:
+            if call.tool is None or call.unknown:
+                continue
+            if not call.retry:
+                self.tool_retries.pop(call.name, None)
+                continue
+            n = self.tool_retries[call.name] = self.tool_retries.get(call.name, 0) + 1
+            if n > call.tool.retries:
+                raise self.fail(ToolRetriesExceeded(
+                    f"the tool {call.name!r} asked for a retry {n} times in a row, more than "
+                    f"its retries={call.tool.retries}; last: {call.output.splitlines()[0]}",
+                    tool=call.name, last_problem=call.output.splitlines()[0]))
 
     def append_results(self, calls: list[_Call]) -> None:
         for call in calls:
@@ -290,12 +346,24 @@ class _Run:
                 last_problem=problem))
 
 
-def _start_messages(agent: Agent[Any], output: OutputSpec | None, prompt: str | None,
+async def _instructions(agent: Agent[Any], ctx: RunContext[Any]) -> str:
+    """The agent's instructions for this run (a function of the context is called now)."""
+    spec = agent.instructions
+    if spec is None or isinstance(spec, str):
+        return spec or ""
+    value = spec(ctx)
+    if inspect.isawaitable(value):
+        value = await value
+    if not isinstance(value, str):
+        raise UserError(f"the instructions function returned {type(value).__name__}, not str")
+    return value
+
+
+def _start_messages(instructions: str, output: OutputSpec | None, prompt: str | None,
                     history: list[Message] | None) -> list[Message]:
     messages = list(history or [])
     while messages and isinstance(messages[0], SystemMessage):
         messages.pop(0)
-    instructions = agent.instructions or ""
     if output is not None:
         instructions = (instructions + "\n\n" + output.instructions).strip()
     if instructions:
@@ -319,11 +387,16 @@ async def agent_loop(
     tool call answered) however the run ends, so a caller keeps it after any failure.
     """
     messages = transcript if transcript is not None else []
-    run = _Run(agent, messages, deps)
-    messages.extend(_start_messages(agent, run.output, prompt, history))
+    try:
+        run = _Run(agent, messages, deps)
+    except AgentError as exc:  # e.g. no API key: the run had not begun
+        exc.messages = list(messages)
+        raise
     limits, output = run.limits, run.output
     try:
         async with run.ctx.exit_stack:
+            instructions = await _instructions(agent, run.ctx)
+            messages.extend(_start_messages(instructions, output, prompt, history))
             while True:
                 run.step += 1
                 run.ctx.step = run.step
@@ -391,20 +464,28 @@ async def agent_loop(
                         limit="max_tool_calls"))
 
                 final = next((c for c in runnable if c.name == FINAL_TOOL_NAME), None)
-                stop: StopRun | None = None
+                run.stop = None
+                reported: set[str] = set()
                 if final is not None:
                     for c in runnable:
                         c.output = "Not run: the final result was given in the same reply."
                         c.is_error = c is not final
                     final.output = "Final result accepted."
                 elif runnable:
-                    stop = await run.run_tools(runnable)
-                run.append_results(calls)
+                    async with aclosing(run.run_tools(runnable)) as finished:
+                        async for call in finished:  # each result as its call completes
+                            reported.add(call.id)
+                            yield ToolResult(id=call.id, name=call.name, content=call.output,
+                                             is_error=call.is_error, step=run.step)
+                stop = run.stop
+                run.append_results(calls)  # the transcript keeps call order
                 if message.broken_tool_calls:
                     messages.append(UserMessage(content=_broken_notice(message)))
                 for call in calls:
-                    yield ToolResult(id=call.id, name=call.name, content=call.output,
-                                     is_error=call.is_error, step=run.step)
+                    if call.id not in reported:
+                        yield ToolResult(id=call.id, name=call.name, content=call.output,
+                                         is_error=call.is_error, step=run.step)
+                run.count_retries(calls)
 
                 if final is not None and output is not None:
                     value = output.from_arguments(final.args or {})
@@ -422,6 +503,9 @@ async def agent_loop(
                     run.note_invalid(problems[-1])
                 else:
                     run.invalid_streak = 0
+    except AgentError as exc:  # also one a model raised: the transcript as it stands
+        run.fail(exc)
+        raise
     finally:
         close_open_calls(messages)
 

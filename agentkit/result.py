@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeVar
 
 from .messages import Message
 from .usage import Usage
 
 __all__ = ["RunResult", "ToolCallRecord"]
+
+OutputT = TypeVar("OutputT", default=Any)
 
 
 class ToolCallRecord(BaseModel):
@@ -23,10 +26,12 @@ class ToolCallRecord(BaseModel):
     step: int = 0
 
 
-class RunResult(BaseModel):
+class RunResult(BaseModel, Generic[OutputT]):
+    """A finished run: `output` has the agent's `output_type` (`str` without one)."""
+
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    output: Any = None
+    output: OutputT = None  # type: ignore[assignment]
     messages: list[Message] = Field(default_factory=list)
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)

@@ -40,7 +40,10 @@ class Tool:
         takes_context: bool = False,
         args_model: type[BaseModel] | None = None,
         timeout: float | None = None,
+        retries: int = 1,
     ) -> None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
         self.function = function
         self.name = name
         self.description = description
@@ -48,6 +51,7 @@ class Tool:
         self.takes_context = takes_context
         self.args_model = args_model
         self.timeout = timeout
+        self.retries = retries  # ToolRetry raises allowed in a row before the run ends
         self.is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
             getattr(function, "__call__", None)  # noqa: B004 - async callable objects
         )
@@ -64,6 +68,7 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         timeout: float | None = None,
+        retries: int = 1,
     ) -> Tool:
         from .schema import function_schema
 
@@ -76,6 +81,7 @@ class Tool:
             takes_context=fs.takes_context,
             args_model=fs.model,
             timeout=timeout,
+            retries=retries,
         )
 
     @classmethod
@@ -88,13 +94,14 @@ class Tool:
         *,
         takes_context: bool = False,
         timeout: float | None = None,
+        retries: int = 1,
     ) -> Tool:
         """A tool from a raw JSON schema; `function` receives the arguments as keywords."""
         from jsonschema.validators import validator_for
 
         validator_for(parameters).check_schema(parameters)
         return cls(function, name=name, description=description, parameters=parameters,
-                   takes_context=takes_context, timeout=timeout)
+                   takes_context=takes_context, timeout=timeout, retries=retries)
 
     @functools.cached_property
     def spec(self) -> ToolSpec:
@@ -159,7 +166,8 @@ def tool(function: F, /) -> Tool: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, timeout: float | None = None
+    *, name: str | None = None, description: str | None = None, timeout: float | None = None,
+    retries: int = 1,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -170,16 +178,19 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    retries: int = 1,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a sync or async function into a `Tool`.
 
     The JSON schema comes from the type hints (through pydantic), descriptions from the
     docstring and from `Annotated[..., Field(description=...)]`. A first parameter typed
-    `RunContext` receives the run context.
+    `RunContext` receives the run context. `retries`: how many `ToolRetry`s in a row the
+    tool may raise before the run ends with `ToolRetriesExceeded`.
     """
 
     def wrap(fn: Callable[..., Any]) -> Tool:
-        return Tool.from_function(fn, name=name, description=description, timeout=timeout)
+        return Tool.from_function(fn, name=name, description=description, timeout=timeout,
+                                  retries=retries)
 
     return wrap(function) if function is not None else wrap
 

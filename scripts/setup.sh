@@ -31,6 +31,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 
+# 1b. Node.js for pyright (the typing test in scripts/test.sh); Debian's package, so pyright
+# never downloads a Node.js of its own.
+command -v node >/dev/null 2>&1 || apt_install nodejs
+
 [ $want_docker = 1 ] || exit 0
 
 # 2. Docker engine: install docker.io and start dockerd when no daemon answers.
