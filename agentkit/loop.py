@@ -329,21 +329,26 @@ class _Run:
                     tool=call.name, last_problem=call.output.splitlines()[0]))
 
     def append_results(self, calls: list[_Call]) -> None:
+        """Answer the calls in the transcript; record the executions (not `final_result`)."""
         for call in calls:
             self.messages.append(ToolMessage(tool_call_id=call.id, name=call.name,
                                              content=call.output, is_error=call.is_error))
+            if call.name == FINAL_TOOL_NAME and self.output is not None:
+                continue  # the structured result, not a tool execution: it is RunResult.output
             self.records.append(ToolCallRecord(id=call.id, name=call.name, arguments=call.args,
                                                result=call.output, is_error=call.is_error,
                                                step=self.step))
 
-    def note_invalid(self, problem: str) -> None:
+    def note_invalid(self, problem: str, *, plain_text: bool = False) -> None:
         """Count an invalid reply or call; end the run when the budget is spent."""
         self.invalid_streak += 1
-        if self.invalid_streak >= self.limits.max_invalid_calls:
-            raise self.fail(InvalidToolCallsExceeded(
-                f"{self.invalid_streak} replies in a row with invalid tool calls; last problem: "
-                f"{problem}",
-                last_problem=problem))
+        n = self.invalid_streak
+        if n >= self.limits.max_invalid_calls:
+            what = (f"the model answered in plain text {n} times in a row instead of calling "
+                    f"{FINAL_TOOL_NAME!r} with the structured result" if plain_text else
+                    f"the model made invalid tool calls in {n} replies in a row")
+            raise self.fail(InvalidToolCallsExceeded(f"{what}; the last problem: {problem}",
+                                                     last_problem=problem))
 
 
 async def _instructions(agent: Agent[Any], ctx: RunContext[Any]) -> str:
@@ -433,8 +438,8 @@ async def agent_loop(
                     if problem is None:
                         yield RunFinished(result=run.result(value), step=run.step)
                         return
-                    messages.append(UserMessage(content=problem))
-                    run.note_invalid(problem)
+                    messages.append(UserMessage(content=output.retry_prompt(problem)))
+                    run.note_invalid(problem, plain_text=True)
                     continue
                 run.nudges = 0
 
