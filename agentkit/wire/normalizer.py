@@ -25,6 +25,7 @@ from ..models.base import (
 )
 from ..usage import Usage
 from .content import ContentSplitter
+from .holdback import TailCalls
 from .profiles import GENERIC, Profile
 from .repair import ArgumentsError, parse_arguments
 from .sse import DONE, SSEDecoder
@@ -89,6 +90,8 @@ class StreamNormalizer:
             implicit_think_open=profile.implicit_think_open and thinking is True,
             text_tool_calls=profile.text_tool_calls)
         self._text_calls_seen = 0
+        # markup that may be a call at the end of the reasoning field is held back
+        self._tail_calls = TailCalls(self._tools) if profile.text_tool_calls and tools else None
         self._slots: list[_Slot] = []
         self._by_index: dict[Any, _Slot] = {}
         self._by_id: dict[str, _Slot] = {}
@@ -202,8 +205,21 @@ class StreamNormalizer:
         if not self._reasoning_field_seen:
             self._reasoning_field_seen = True
             self._content.reasoning_field_seen(out)
+        if self._tail_calls is not None:
+            r = self._tail_calls.feed(r)
+            if not r:
+                return
         self._reasoning.append(r)
         out.append(ReasoningPart(r))
+
+    def _release_reasoning(self, out: list[ModelStreamEvent]) -> None:
+        """An answer or a native call follows: held reasoning markup is not a call."""
+        tail, self._tail_calls = self._tail_calls, None
+        assert tail is not None
+        r = tail.release()
+        if r:
+            self._reasoning.append(r)
+            out.append(ReasoningPart(r))
 
     def _flush_held(self, out: list[ModelStreamEvent]) -> None:
         self._answer_started = True
@@ -214,6 +230,8 @@ class StreamNormalizer:
             out.append(ReasoningPart(r))
 
     def _on_content(self, c: str, out: list[ModelStreamEvent]) -> None:
+        if self._tail_calls is not None and c.strip():
+            self._release_reasoning(out)
         if not self._answer_started and ((self._held and c.strip()) or not self._held):
             self._flush_held(out)
         self._content.feed(c, out)
@@ -222,6 +240,8 @@ class StreamNormalizer:
 
     # -- native tool calls -----------------------------------------------------------
     def _on_tool_calls(self, tcs: Any, out: list[ModelStreamEvent]) -> None:
+        if self._tail_calls is not None:
+            self._release_reasoning(out)
         if not self._answer_started:
             self._flush_held(out)
         if isinstance(tcs, dict):
@@ -337,6 +357,7 @@ class StreamNormalizer:
                     else "no finish_reason and no [DONE]")
             raise ModelAPIError(f"the model stream ended before it was complete ({what})",
                                 retryable=True)
+        mark = len(out)  # held reasoning, if released, comes before the content's last text
         self._content.finish(out)
         if len(self._content.calls) != self._text_calls_seen:
             self._emit_text_calls(out)
@@ -350,7 +371,15 @@ class StreamNormalizer:
                     self._text.append(s)
                     out.append(TextPart(s))
         calls, broken = self._assemble_calls()
-        if not calls and not broken and not "".join(self._text).strip():
+        recover = not calls and not broken and not "".join(self._text).strip()
+        if self._tail_calls is not None:
+            released, found = self._tail_calls.finish(recover)
+            if released:
+                self._reasoning.append(released)
+                out.insert(mark, ReasoningPart(released))
+            for call in found:
+                self._add_recovered(call, out, calls)
+        if recover and not calls:  # markup released earlier (an answer began, then was empty)
             self._recover_calls_from_reasoning(out, calls, broken)
         message = AssistantMessage(
             content="".join(self._text).strip(),
@@ -428,11 +457,15 @@ class StreamNormalizer:
             head, tail = head[:start], head[start:]
         self._reasoning[:] = [head.rstrip()]
         for call in found:
-            call_id = self._new_id()
-            out.append(ToolCallPart(index=self._n_calls, id=call_id, name=call.name,
-                                    arguments_delta=call.arguments))
-            self._n_calls += 1
-            calls.append(ToolCall(id=call_id, name=call.name, arguments=call.arguments))
+            self._add_recovered(call, out, calls)
+
+    def _add_recovered(self, call: TextCall, out: list[ModelStreamEvent],
+                       calls: list[ToolCall]) -> None:
+        call_id = self._new_id()
+        out.append(ToolCallPart(index=self._n_calls, id=call_id, name=call.name,
+                                arguments_delta=call.arguments))
+        self._n_calls += 1
+        calls.append(ToolCall(id=call_id, name=call.name, arguments=call.arguments))
 
 
 def usage_from(raw: Mapping[str, Any]) -> Usage:

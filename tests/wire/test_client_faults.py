@@ -132,7 +132,7 @@ async def test_a_wrong_shape_chunk_is_a_retryable_error_with_the_transcript(bad:
 
 
 async def test_a_malformed_chunk_then_a_good_response_recovers() -> None:
-    steps = [RawStep([MALFORMED["usage_string"]]), reply("recovered")]
+    steps: list[Step | RawStep] = [RawStep([MALFORMED["usage_string"]]), reply("recovered")]
     async with LoopbackServer(steps) as srv:
         result = await Agent(model_at(srv.base_url), retry=FAST).run("hello")
     assert result.output == "recovered" and result.usage.requests == 2
