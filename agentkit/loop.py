@@ -165,10 +165,10 @@ class _Run:
                             assert isinstance(ev, ModelResponse)
                             self.response = ev
             except TimeoutError:
-                self.usage.requests += 1
+                self.usage.requests += request.sent is not False  # count what was sent
                 raise self.timed_out() from None
             except ModelAPIError as exc:
-                self.usage.requests += 1
+                self.usage.requests += request.sent is not False  # count what was sent
                 attempt += 1
                 delay = self.limits.retry.delay(attempt, exc.retry_after) if exc.retryable \
                     else None
@@ -179,7 +179,7 @@ class _Run:
                 await anyio.sleep(delay)
                 continue
             if self.response is None:
-                self.usage.requests += 1
+                self.usage.requests += request.sent is not False  # count what was sent
                 raise self.fail(ModelAPIError("the model stream ended without a response"))
             return
 

@@ -67,6 +67,9 @@ class ModelRequest:
     tools: list[ToolSpec]
     settings: ModelSettings
     thinking: bool | None = None  # None: the model's own default
+    #: Set by a model that can tell: False when an attempt starts, True once its HTTP
+    #: request reached the server. None: unknown (usage counts the attempt as sent).
+    sent: bool | None = None
 
 
 @dataclass(slots=True)
