@@ -12,9 +12,11 @@ from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .compaction import ContextPolicy
     from .context import RunContext
     from .errors import (
         AgentError,
+        ContextOverflow,
         InvalidToolCallsExceeded,
         LimitExceeded,
         ModelAPIError,
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     )
     from .events import (
         AgentEvent,
+        ContextCompacted,
         InvalidToolCall,
         ModelRetry,
         RunFinished,
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     )
     from .messages import (
         AssistantMessage,
+        CompactionMarker,
         Message,
         SystemMessage,
         ToolCall,
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
         load_messages,
     )
     from .models.base import ModelSettings
+    from .modes import StepMode
     from .result import RunResult, ToolCallRecord
     from .tooldef import Tool, ToolArgumentsError, tool
     from .usage import Usage
@@ -54,6 +59,11 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "Agent": "agent",
+    "ContextPolicy": "compaction",
+    "ContextOverflow": "errors",
+    "ContextCompacted": "events",
+    "CompactionMarker": "messages",
+    "StepMode": "modes",
     "RunContext": "context",
     "AgentError": "errors",
     "InvalidToolCallsExceeded": "errors",
@@ -95,6 +105,10 @@ __all__ = [
     "AgentError",
     "AgentEvent",
     "AssistantMessage",
+    "CompactionMarker",
+    "ContextCompacted",
+    "ContextOverflow",
+    "ContextPolicy",
     "InvalidToolCall",
     "InvalidToolCallsExceeded",
     "LimitExceeded",
@@ -107,6 +121,7 @@ __all__ = [
     "RunFinished",
     "RunResult",
     "StepFinished",
+    "StepMode",
     "StopRun",
     "SystemMessage",
     "TextDelta",

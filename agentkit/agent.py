@@ -19,6 +19,9 @@ from .tooldef import Tool
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from .compaction import ContextPolicy
+    from .modes import ModePolicy
+
 __all__ = ["Agent", "AgentStream", "Limits"]
 
 OutputT = TypeVar("OutputT")
@@ -65,11 +68,14 @@ class Agent(Generic[OutputT]):
     Keyword settings: any `Limits` field (`max_steps`, `timeout`, ...), any `ModelSettings`
     field (`temperature`, `max_tokens`, `thinking_budget`, ...), `thinking`, `output_type`,
     `name`, `unknown_tool_handler` (answers calls to tools the agent does not have, as a
-    simulated environment would).
+    simulated environment would), `mode` (a policy choosing Thinking or Instruct per step,
+    see `agentkit.modes`) and `context` (an `agentkit.ContextPolicy` keeping long runs
+    inside the context window).
     """
 
-    __slots__ = ("_model", "_model_spec", "_output_spec", "instructions", "limits", "name",
-                 "output_type", "settings", "thinking", "tools", "unknown_tool_handler")
+    __slots__ = ("_model", "_model_spec", "_output_spec", "context", "instructions", "limits",
+                 "mode", "name", "output_type", "settings", "thinking", "tools",
+                 "unknown_tool_handler")
 
     _model: Model | None
     _model_spec: Model | str | None
@@ -82,6 +88,8 @@ class Agent(Generic[OutputT]):
     limits: Limits
     settings: ModelSettings
     unknown_tool_handler: UnknownToolHandler | None
+    mode: ModePolicy | None
+    context: ContextPolicy | None
 
     def __init__(
         self,
@@ -95,6 +103,8 @@ class Agent(Generic[OutputT]):
         limits: Limits | None = None,
         settings: ModelSettings | None = None,
         unknown_tool_handler: UnknownToolHandler | None = None,
+        mode: ModePolicy | None = None,
+        context: ContextPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         limit_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _LIMIT_NAMES}
@@ -118,6 +128,15 @@ class Agent(Generic[OutputT]):
         set_(self, "limits", replace(limits or Limits(), **limit_kw))
         set_(self, "settings", replace(settings or ModelSettings(), **setting_kw))
         set_(self, "unknown_tool_handler", unknown_tool_handler)
+        if mode is not None and not callable(mode):
+            raise UserError(f"mode must be a mode policy (a callable), got {mode!r}")
+        set_(self, "mode", mode)
+        if context is not None:
+            from .compaction import ContextPolicy
+
+            if not isinstance(context, ContextPolicy):
+                raise UserError(f"context must be an agentkit.ContextPolicy, got {context!r}")
+        set_(self, "context", context)
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Agent is immutable; use agent.replace(...) for a changed copy")
@@ -132,6 +151,7 @@ class Agent(Generic[OutputT]):
             "output_type": self.output_type, "thinking": self.thinking, "name": self.name,
             "limits": self.limits, "settings": self.settings,
             "unknown_tool_handler": self.unknown_tool_handler,
+            "mode": self.mode, "context": self.context,
         }
         base.update(changes)
         return Agent(**base)

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentError",
+    "ContextOverflow",
     "InvalidToolCallsExceeded",
     "LimitExceeded",
     "ModelAPIError",
@@ -63,6 +64,11 @@ class ModelAPIError(AgentError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.body = body
+
+
+class ContextOverflow(ModelAPIError):
+    """The server refused the request as longer than its context window, also after the
+    run compacted its context (when it manages context) and tried once more."""
 
 
 class StopRun(Exception):

@@ -67,6 +67,7 @@ class ModelRequest:
     tools: list[ToolSpec]
     settings: ModelSettings
     thinking: bool | None = None  # None: the model's own default
+    model: str | None = None  # another model name for this request (None: the model's own)
 
 
 @dataclass(slots=True)
