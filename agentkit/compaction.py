@@ -123,8 +123,9 @@ def _chars(msg: Message, reasoning: bool = True) -> int:
     return 0
 
 
-def _cut(text: str, keep: int) -> str:
-    head, tail = _head_tail(keep)
+def _cut(text: str, keep: int, tail: int | None = None) -> str:
+    """`text` cut to its head and tail: `keep` split 2:1, or exactly (`keep`, `tail`)."""
+    head, tail = _head_tail(keep) if tail is None else (keep, tail)
     if len(text) <= head + tail:
         return text
     cut = len(text) - head - tail
@@ -349,11 +350,11 @@ class ContextManager:
         """Replay a recorded compaction on the view (the same edits the live run made)."""
         cut = set(marker.shortened)
         dropped = set(marker.reasoning_dropped)
-        keep = marker.head + marker.tail
         for e in self._entries:
             m = e.msg
             if e.start in cut and isinstance(m, ToolMessage):
-                self._replace(e, m.model_copy(update={"content": _cut(m.content, keep)}))
+                content = _cut(m.content, marker.head, marker.tail)
+                self._replace(e, m.model_copy(update={"content": content}))
             elif e.start in dropped and isinstance(m, AssistantMessage):
                 self._replace(e, m.model_copy(update={"reasoning": ""}))
         if marker.summarized is not None:
