@@ -136,15 +136,6 @@ def _head_tail(keep: int) -> tuple[int, int]:
     return keep * 2 // 3, keep // 3
 
 
-class _Entry:
-    """One message of the view and the transcript positions [start, end) it stands for."""
-
-    __slots__ = ("end", "msg", "start")
-
-    def __init__(self, msg: Message, start: int, end: int) -> None:
-        self.msg, self.start, self.end = msg, start, end
-
-
 Summarizer = Callable[[list[Message], StepMode], Awaitable[str]]
 
 
@@ -164,8 +155,11 @@ class ContextManager:
                                               and profile.reasoning_replay_field is not None)
         self._tool_chars = sum(len(orjson.dumps(t.parameters)) + len(t.name)
                                + len(t.description) + 32 for t in tools)
+        #: The messages sent; view[i] stands for transcript positions [_starts[i], _ends[i])
+        #: (-1 for the leading system messages; a summary spans several).
         self.view: list[Message] = []
-        self._entries: list[_Entry] = []
+        self._starts: list[int] = []
+        self._ends: list[int] = []
         self._synced = 0       # transcript messages taken into the view
         self._pos = 0          # next transcript position (leading system messages excluded)
         self._head = True      # still in the leading system messages
@@ -180,23 +174,29 @@ class ContextManager:
     def sync(self, transcript: Sequence[Message]) -> None:
         """Take the transcript's new messages into the view (markers are replayed)."""
         start = self._synced
+        view, starts, ends = self.view, self._starts, self._ends
+        pos, added = self._pos, 0
         for msg in transcript[start:]:
             if isinstance(msg, CompactionMarker):
+                self._pos = pos
                 self._apply(msg)
                 continue
             if self._head and isinstance(msg, SystemMessage):
-                self._entries.append(_Entry(msg, -1, -1))
+                starts.append(-1)
+                ends.append(-1)
             else:
                 self._head = False
-                self._entries.append(_Entry(msg, self._pos, self._pos + 1))
-                self._pos += 1
-            n = _chars(msg, self._reasoning)
-            self._pending += n
-            self._view_chars += n
+                starts.append(pos)
+                pos += 1
+                ends.append(pos)
+            view.append(msg)
+            added += _chars(msg, self._reasoning)
+        self._pos = pos
+        self._pending += added
+        self._view_chars += added
         if start == 0 and self._prompt_given and self._pos:
             self._protect = self._pos - 1  # the prompt is the last message at start
         self._synced = len(transcript)
-        self.view = [e.msg for e in self._entries]
 
     def estimate(self) -> int:
         """Tokens the next request would take (anchored, plus what was added since)."""
@@ -237,20 +237,20 @@ class ContextManager:
         actions: list[str] = []
         old = self._old_entries()
         keep = self.policy.tool_result_chars
-        for e in old:
-            m = e.msg
+        for i in old:
+            m = self.view[i]
             if isinstance(m, ToolMessage) and len(m.content) > keep:
-                self._replace(e, m.model_copy(update={"content": _cut(m.content, keep)}))
-                marker.shortened.append(e.start)
+                self._replace(i, m.model_copy(update={"content": _cut(m.content, keep)}))
+                marker.shortened.append(self._starts[i])
         if marker.shortened:
             marker.head, marker.tail = _head_tail(keep)
             actions.append(f"shortened {len(marker.shortened)} old tool results")
         if force or self.estimate() > self.limit:
-            for e in old:
-                m = e.msg
+            for i in old:
+                m = self.view[i]
                 if isinstance(m, AssistantMessage) and m.reasoning:
-                    self._replace(e, m.model_copy(update={"reasoning": ""}))
-                    marker.reasoning_dropped.append(e.start)
+                    self._replace(i, m.model_copy(update={"reasoning": ""}))
+                    marker.reasoning_dropped.append(self._starts[i])
             if marker.reasoning_dropped:
                 actions.append(f"dropped the reasoning of {len(marker.reasoning_dropped)} "
                                "older steps")
@@ -258,13 +258,12 @@ class ContextManager:
             span = self._summary_span()
             if span is not None:
                 lo, hi = span
-                entries = self._entries[lo:hi]
-                text = await self._summary_text(entries, summarize)
-                marker.summarized = (entries[0].start, entries[-1].end)
+                text = await self._summary_text(self.view[lo:hi], summarize)
+                marker.summarized = (self._starts[lo], self._ends[hi - 1])
                 marker.summary = text
                 marker.summary_mode = self.policy.summary_mode.label
                 self._summarize(lo, hi, text)
-                actions.append(f"summarised {len(entries)} older messages")
+                actions.append(f"summarised {hi - lo} older messages")
         if not actions:
             log.info("context: the request needs about %d tokens (limit %d) and nothing is "
                      "left to compact", before, self.limit)
@@ -272,7 +271,6 @@ class ContextManager:
         marker.tokens_after = self.estimate()
         transcript.append(marker)
         self._synced = len(transcript)
-        self.view = [e.msg for e in self._entries]
         log.info("context compacted before step %d: %d -> %d tokens (%s)", step, before,
                  marker.tokens_after, "; ".join(actions))
         yield ContextCompacted(tokens_before=before, tokens_after=marker.tokens_after,
@@ -280,51 +278,52 @@ class ContextManager:
 
     def _tail_start(self) -> int:
         """Index of the first entry of the last `keep_last` exchanges (or of the end)."""
-        k, i = self.policy.keep_last, len(self._entries)
+        k, i = self.policy.keep_last, len(self.view)
         while k > 0 and i > 0:
             i -= 1
-            if isinstance(self._entries[i].msg, AssistantMessage):
+            if isinstance(self.view[i], AssistantMessage):
                 k -= 1
         return i if k == 0 else self._first_body()
 
     def _first_body(self) -> int:
         """Index after the system prompt and the conversation's first user message."""
-        i = 0
-        while i < len(self._entries) and self._entries[i].start < 0:
+        i, n = 0, len(self.view)
+        while i < n and self._starts[i] < 0:
             i += 1
-        if i < len(self._entries) and isinstance(self._entries[i].msg, UserMessage) and \
-                self._entries[i].end - self._entries[i].start == 1:
+        if i < n and isinstance(self.view[i], UserMessage) and \
+                self._ends[i] - self._starts[i] == 1:
             i += 1
         return i
 
-    def _old_entries(self) -> list[_Entry]:
+    def _old_entries(self) -> list[int]:
+        """Indices of the entries stages 1 and 2 may edit."""
         lo, hi = self._first_body(), self._tail_start()
-        return [e for e in self._entries[lo:hi] if e.start != self._protect]
+        return [i for i in range(lo, hi) if self._starts[i] != self._protect]
 
     def _summary_span(self) -> tuple[int, int] | None:
         """Entries [lo, hi) to summarise: whole exchanges, never the prompt or the tail."""
         lo, hi = self._first_body(), self._tail_start()
-        at = next((i for i in range(lo, hi) if self._entries[i].start == self._protect), None)
+        at = next((i for i in range(lo, hi) if self._starts[i] == self._protect), None)
         if at is not None:
             lo, hi = (at + 1, hi) if hi - (at + 1) >= at - lo else (lo, at)
         # start at an exchange (or summary) boundary; end before the next assistant message
-        while lo < hi and isinstance(self._entries[lo].msg, ToolMessage):
+        while lo < hi and isinstance(self.view[lo], ToolMessage):
             lo += 1
-        while hi > lo and hi < len(self._entries) and isinstance(self._entries[hi].msg,
-                                                                  ToolMessage):
+        while hi > lo and hi < len(self.view) and isinstance(self.view[hi], ToolMessage):
             hi -= 1
         return (lo, hi) if hi - lo >= 2 else None
 
-    def _replace(self, entry: _Entry, msg: Message) -> None:
-        delta = _chars(msg, self._reasoning) - _chars(entry.msg, self._reasoning)
-        entry.msg = msg
+    def _replace(self, i: int, msg: Message) -> None:
+        delta = _chars(msg, self._reasoning) - _chars(self.view[i], self._reasoning)
+        self.view[i] = msg
         self._account(delta)
 
     def _summarize(self, lo: int, hi: int, text: str) -> None:
-        entries = self._entries[lo:hi]
         summary = UserMessage(content=_SUMMARY_PREFIX + text)
-        removed = sum(_chars(e.msg, self._reasoning) for e in entries)
-        self._entries[lo:hi] = [_Entry(summary, entries[0].start, entries[-1].end)]
+        removed = sum(_chars(m, self._reasoning) for m in self.view[lo:hi])
+        self.view[lo:hi] = [summary]
+        self._starts[lo:hi] = [self._starts[lo]]
+        self._ends[lo:hi] = [self._ends[hi - 1]]
         self._account(_chars(summary) - removed)
 
     def _account(self, delta: int) -> None:
@@ -333,7 +332,7 @@ class ContextManager:
         if self._anchor is not None:
             self._anchor = max(0, self._anchor + int(delta / self.cpt))
 
-    async def _summary_text(self, entries: list[_Entry], summarize: Summarizer) -> str:
+    async def _summary_text(self, entries: list[Message], summarize: Summarizer) -> str:
         budget = int((self.limit - self.policy.summary_max_tokens - 1000) * self.cpt)
         rendered = _cut(_render(entries), max(2000, budget))
         request: list[Message] = [SystemMessage(content=SUMMARY_INSTRUCTIONS),
@@ -350,16 +349,17 @@ class ContextManager:
         """Replay a recorded compaction on the view (the same edits the live run made)."""
         cut = set(marker.shortened)
         dropped = set(marker.reasoning_dropped)
-        for e in self._entries:
-            m = e.msg
-            if e.start in cut and isinstance(m, ToolMessage):
+        for i, m in enumerate(self.view):
+            start = self._starts[i]
+            if start in cut and isinstance(m, ToolMessage):
                 content = _cut(m.content, marker.head, marker.tail)
-                self._replace(e, m.model_copy(update={"content": content}))
-            elif e.start in dropped and isinstance(m, AssistantMessage):
-                self._replace(e, m.model_copy(update={"reasoning": ""}))
+                self._replace(i, m.model_copy(update={"content": content}))
+            elif start in dropped and isinstance(m, AssistantMessage):
+                self._replace(i, m.model_copy(update={"reasoning": ""}))
         if marker.summarized is not None:
             a, b = marker.summarized
-            idx = [i for i, e in enumerate(self._entries) if e.start >= a and 0 <= e.end <= b]
+            idx = [i for i, (s, e) in enumerate(zip(self._starts, self._ends, strict=True))
+                   if s >= a and 0 <= e <= b]
             if idx:
                 self._summarize(idx[0], idx[-1] + 1, marker.summary or "")
         self._anchor = None  # a replayed view is estimated afresh
@@ -373,10 +373,9 @@ def sent_view(transcript: Sequence[Message]) -> list[Message]:
     return manager.view
 
 
-def _render(entries: list[_Entry]) -> str:
+def _render(entries: list[Message]) -> str:
     lines: list[str] = []
-    for e in entries:
-        m = e.msg
+    for m in entries:
         if isinstance(m, UserMessage):
             content = m.content if isinstance(m.content, str) else orjson.dumps(
                 m.content).decode()
@@ -393,12 +392,12 @@ def _render(entries: list[_Entry]) -> str:
     return "\n".join(lines)
 
 
-def _digest(entries: list[_Entry]) -> str:
+def _digest(entries: list[Message]) -> str:
     """A summary written without a model (the summary request failed or said nothing)."""
-    calls = [f"{c.name}({c.arguments[:200]})" for e in entries
-             if isinstance(e.msg, AssistantMessage) for c in e.msg.tool_calls]
-    notes = [e.msg.content[:300] for e in entries
-             if isinstance(e.msg, UserMessage) and isinstance(e.msg.content, str)]
+    calls = [f"{c.name}({c.arguments[:200]})" for m in entries
+             if isinstance(m, AssistantMessage) for c in m.tool_calls]
+    notes = [m.content[:300] for m in entries
+             if isinstance(m, UserMessage) and isinstance(m.content, str)]
     parts = [f"{len(entries)} earlier messages were removed to save context."]
     if notes:
         parts.append("Earlier notes: " + " | ".join(notes))
