@@ -54,7 +54,7 @@ class InstantModel:
         if done >= self.steps or not isinstance(last, (UserMessage, ToolMessage)):
             yield ModelResponse(AssistantMessage(content="done", finish_reason="stop"), usage)
             return
-        call = ToolCall(id=f"n{done}", name="lookup", arguments='{"query": "q%d"}' % done)
+        call = ToolCall(id=f"n{done}", name="lookup", arguments=f'{{"query": "q{done}"}}')
         yield ModelResponse(AssistantMessage(tool_calls=[call], finish_reason="tool_calls"),
                             usage)
 
