@@ -12,9 +12,11 @@ from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .compaction import ContextPolicy
     from .context import RunContext
     from .errors import (
         AgentError,
+        ContextOverflow,
         InvalidToolCallsExceeded,
         LimitExceeded,
         ModelAPIError,
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     )
     from .events import (
         AgentEvent,
+        ContextCompacted,
         InvalidToolCall,
         RequestRetry,
         RunFinished,
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     )
     from .messages import (
         AssistantMessage,
+        CompactionMarker,
         Message,
         SystemMessage,
         ToolCall,
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
         load_messages,
     )
     from .models.base import ModelSettings
+    from .modes import StepMode
     from .result import RunResult, ToolCallRecord
     from .settings import RunSettings
     from .tooldef import Tool, ToolArgumentsError, tool
@@ -57,6 +62,11 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "Agent": "agent",
+    "ContextPolicy": "compaction",
+    "ContextOverflow": "errors",
+    "ContextCompacted": "events",
+    "CompactionMarker": "messages",
+    "StepMode": "modes",
     "RunContext": "context",
     "AgentError": "errors",
     "InvalidToolCallsExceeded": "errors",
@@ -101,6 +111,10 @@ __all__ = [
     "AgentError",
     "AgentEvent",
     "AssistantMessage",
+    "CompactionMarker",
+    "ContextCompacted",
+    "ContextOverflow",
+    "ContextPolicy",
     "InvalidToolCall",
     "InvalidToolCallsExceeded",
     "LimitExceeded",
@@ -114,6 +128,7 @@ __all__ = [
     "RunResult",
     "RunSettings",
     "StepFinished",
+    "StepMode",
     "StopRun",
     "SystemMessage",
     "TextDelta",

@@ -29,6 +29,9 @@ from .tooldef import Tool
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from .compaction import ContextPolicy
+    from .modes import ModePolicy
+
 __all__ = ["Agent", "AgentStream", "Instructions", "Limits"]
 
 OutputT = TypeVar("OutputT", default=str)
@@ -86,11 +89,14 @@ class Agent(Generic[OutputT, DepsT]):
     `instructions` may be a function of the run context (sync or async), called at the start
     of each run; `deps_type` names the type of `deps=` when no instructions function does;
     `unknown_tool_handler` answers calls to tools the agent does not have, as a simulated
-    environment would. `Agent[OutputT, DepsT]` is inferred from these arguments.
+    environment would. `mode` is a policy choosing Thinking or Instruct per step
+    (`agentkit.modes`); `context` an `agentkit.ContextPolicy` keeping long runs inside the
+    context window. `Agent[OutputT, DepsT]` is inferred from these arguments.
     """
 
-    __slots__ = ("_model", "_model_spec", "_output_spec", "instructions", "limits", "name",
-                 "output_type", "settings", "thinking", "tools", "unknown_tool_handler")
+    __slots__ = ("_model", "_model_spec", "_output_spec", "context", "instructions", "limits",
+                 "mode", "name", "output_type", "settings", "thinking", "tools",
+                 "unknown_tool_handler")
 
     _model: Model | None
     _model_spec: Model | str | None
@@ -103,6 +109,8 @@ class Agent(Generic[OutputT, DepsT]):
     limits: Limits
     settings: ModelSettings
     unknown_tool_handler: UnknownToolHandler | None
+    mode: ModePolicy | None
+    context: ContextPolicy | None
 
     def __init__(
         self,
@@ -116,6 +124,8 @@ class Agent(Generic[OutputT, DepsT]):
         limits: Limits | None = None,
         settings: ModelSettings | None = None,
         unknown_tool_handler: UnknownToolHandler | None = None,
+        mode: ModePolicy | None = None,
+        context: ContextPolicy | None = None,
         **kwargs: Unpack[RunSettings],
     ) -> None:
         limit_kw, setting_kw, other = split_settings(kwargs, _LIMIT_NAMES, "Agent()")
@@ -144,6 +154,15 @@ class Agent(Generic[OutputT, DepsT]):
         set_(self, "settings", check_model_settings(
             replace(settings or ModelSettings(), **setting_kw)))
         set_(self, "unknown_tool_handler", unknown_tool_handler)
+        if mode is not None and not callable(mode):
+            raise UserError(f"mode must be a mode policy (a callable), got {mode!r}")
+        set_(self, "mode", mode)
+        if context is not None:
+            from .compaction import ContextPolicy
+
+            if not isinstance(context, ContextPolicy):
+                raise UserError(f"context must be an agentkit.ContextPolicy, got {context!r}")
+        set_(self, "context", context)
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Agent is immutable; use agent.replace(...) for a changed copy")
@@ -158,6 +177,7 @@ class Agent(Generic[OutputT, DepsT]):
             "output_type": self.output_type, "thinking": self.thinking, "name": self.name,
             "limits": self.limits, "settings": self.settings,
             "unknown_tool_handler": self.unknown_tool_handler,
+            "mode": self.mode, "context": self.context,
         }
         base.update(changes)
         return Agent(**base)

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentError",
+    "ContextOverflow",
     "InvalidToolCallsExceeded",
     "LimitExceeded",
     "ModelAPIError",
@@ -87,6 +88,9 @@ class ToolRetry(Exception):
     Each tool allows `retries` of these in a row (`@tool(retries=2)`, default 1); they are
     counted apart from invalid calls and from other exceptions (which the model just sees).
     """
+class ContextOverflow(ModelAPIError):
+    """The server refused the request as longer than its context window, also after the
+    run compacted its context (when it manages context) and tried once more."""
 
 
 class StopRun(Exception):

@@ -12,6 +12,7 @@ from .usage import Usage
 
 __all__ = [
     "AgentEvent",
+    "ContextCompacted",
     "InvalidToolCall",
     "RequestRetry",
     "RunFinished",
@@ -87,6 +88,21 @@ class StepFinished(_Event):
     type: Literal["step_finished"] = "step_finished"
     usage: Usage
     finish_reason: str | None = None
+    #: "thinking" or "instruct" (None: the server's default was left alone).
+    mode: str | None = None
+    #: The model name the step was requested with, when a mode chose one.
+    model: str | None = None
+    #: Thinking was switched off but reasoning arrived anyway (the server ignored it).
+    thinking_ignored: bool = False
+
+
+class ContextCompacted(_Event):
+    """The view sent to the model was compacted before this step's request."""
+
+    type: Literal["context_compacted"] = "context_compacted"
+    tokens_before: int
+    tokens_after: int
+    actions: list[str]
 
 
 class RunFinished(_Event):
@@ -105,6 +121,7 @@ AgentEvent = Annotated[
         InvalidToolCall,
         RequestRetry,
         StepFinished,
+        ContextCompacted,
         RunFinished,
     ],
     Field(discriminator="type"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -21,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import orjson
 
+from .compaction import ContextManager, is_context_overflow
 from .context import RunContext
 from .errors import (
     AgentError,
+    ContextOverflow,
     InvalidToolCallsExceeded,
     LimitExceeded,
     ModelAPIError,
@@ -55,6 +58,7 @@ from .models.base import (
     TextPart,
     ToolCallPart,
 )
+from .modes import NUDGE_EMPTY, Problem, StepInfo, StepMode, StepRecord
 from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
 from .tooldef import Tool, ToolArgumentsError
@@ -66,6 +70,9 @@ if TYPE_CHECKING:
     from .agent import Agent
 
 __all__ = ["agent_loop", "close_open_calls"]
+
+log = logging.getLogger("agentkit.loop")
+_IGNORED_SWITCH: set[str] = set()  # models already reported for ignoring "thinking off"
 
 
 class _Call:
@@ -90,7 +97,8 @@ class _Call:
 class _Run:
     """The mutable state of one run; the agent itself stays immutable."""
 
-    def __init__(self, agent: Agent[Any], messages: list[Message], deps: Any) -> None:
+    def __init__(self, agent: Agent[Any], messages: list[Message], deps: Any,
+                 prompt_given: bool = True) -> None:
         self.agent = agent
         self.model = agent.resolved_model()
         self.limits = agent.limits
@@ -116,6 +124,15 @@ class _Run:
         self.response: ModelResponse | None = None
         self.stop: StopRun | None = None  # set by run_tools when a tool stopped the run
         self.tool_retries: dict[str, int] = {}  # ToolRetry in a row, per tool name
+        # modes: the policy, the finished steps, and what went wrong in this one
+        self.policy = agent.mode
+        self.history: list[StepRecord] = []
+        self.mode: StepMode | None = None
+        self.problems: set[Problem] = set()
+        self.last_calls: set[bytes] = set()
+        # context management: the view of the transcript that is sent
+        self.window = None if agent.context is None else ContextManager(
+            agent.context, getattr(self.model, "profile", None), self.specs, prompt_given)
 
     def fail(self, exc: AgentError) -> AgentError:
         """`exc` with the transcript and usage as they stand."""
@@ -135,14 +152,67 @@ class _Run:
         return RunResult(output=output, messages=list(self.messages), tool_calls=list(self.records),
                          usage=self.usage.model_copy(), steps=self.step, run_id=self.ctx.run_id)
 
+    async def choose_mode(self) -> StepMode | None:
+        """Close the last step's record and ask the mode policy for this step's mode."""
+        if self.step > 1:
+            self.history.append(StepRecord(self.step - 1, self.mode, frozenset(self.problems)))
+        self.problems = set()
+        if self.policy is None:
+            return None
+        try:
+            mode = self.policy(StepInfo(self.step, tuple(self.history), self.usage, self.ctx))
+            if inspect.isawaitable(mode):
+                mode = await mode
+        except Exception as exc:
+            raise self.fail(UserError(f"the mode policy failed: {exc}")) from exc
+        if not isinstance(mode, StepMode):
+            raise self.fail(UserError(f"the mode policy returned {mode!r}, not a StepMode"))
+        return mode
+
+    def request(self, messages: list[Message], mode: StepMode | None,
+                tools: list[Any] | None = None, max_tokens: int | None = None) -> ModelRequest:
+        settings = self.agent.settings
+        if mode is not None and mode.thinking_budget is not None:
+            settings = replace(settings, thinking_budget=mode.thinking_budget)
+        if max_tokens is not None:
+            settings = replace(settings, max_tokens=max_tokens)
+        return ModelRequest(messages=messages, tools=self.specs if tools is None else tools,
+                            settings=settings,
+                            thinking=self.thinking if mode is None else mode.thinking,
+                            model=None if mode is None else mode.model)
+
+    async def summarize(self, messages: list[Message], mode: StepMode) -> str:
+        """One request outside the step count, for a context summary (usage counted)."""
+        assert self.window is not None
+        request = self.request(messages, mode, [], self.window.policy.summary_max_tokens)
+        response: ModelResponse | None = None
+        try:
+            async with aclosing(self.model.stream(request)) as stream:
+                async for ev in stream if self.deadline is None else self._until_deadline(
+                        stream):
+                    if isinstance(ev, ModelResponse):
+                        response = ev
+        except TimeoutError:
+            raise self.timed_out() from None
+        except ModelAPIError:
+            self.usage.requests += 1
+            raise
+        if response is None:
+            return ""
+        self.usage.add(response.usage)
+        self.usage.add_mode(mode.label, response.usage)
+        return response.message.content
+
     async def model_turn(self) -> AsyncIterator[AgentEvent]:
         """Stream one model response into events (retrying failed requests); sets `response`."""
-        request = ModelRequest(messages=self.messages, tools=self.specs,
-                               settings=self.agent.settings, thinking=self.thinking)
-        step, attempt = self.step, 0
+        window = self.window
+        request = self.request(self.messages if window is None else window.view, self.mode)
+        step, attempt, compacted = self.step, 0, False
         self.response = None
         while True:
             ids: dict[int, str] = {}
+            if window is not None:
+                window.request_sent()
             try:
                 async with aclosing(self.model.stream(request)) as stream:
                     events = stream if self.deadline is None else self._until_deadline(stream)
@@ -169,6 +239,17 @@ class _Run:
                 raise self.timed_out() from None
             except ModelAPIError as exc:
                 self.usage.requests += request.sent is not False  # count what was sent
+                if is_context_overflow(exc, getattr(self.model, "profile", None)):
+                    if window is None or compacted:
+                        raise self.fail(ContextOverflow(
+                            f"the request is longer than the model's context window: {exc}",
+                            status_code=exc.status_code, body=exc.body)) from exc
+                    compacted = True  # compact once, whatever the estimate, and retry
+                    async for event in window.before_request(self.messages, self.summarize,
+                                                             force=True, step=step):
+                        yield event
+                    request.messages = window.view
+                    continue
                 attempt += 1
                 delay = self.limits.retry.delay(attempt, exc.retry_after) if exc.retryable \
                     else None
@@ -339,6 +420,44 @@ class _Run:
                                                result=call.output, is_error=call.is_error,
                                                step=self.step))
 
+    def note_problems(self, message: AssistantMessage, calls: list[_Call]) -> None:
+        """What went wrong in this step's calls (for the mode policy)."""
+        keys: set[bytes] = set()
+        for c in calls:
+            if c.error is not None or c.unknown:
+                self.problems.add("bad_output" if c.name == FINAL_TOOL_NAME else "invalid_call")
+            elif c.is_error and c.tool is not None:
+                self.problems.add("tool_error")
+            if c.args is not None:
+                args = orjson.dumps(c.args, option=orjson.OPT_SORT_KEYS)
+                keys.add(c.name.encode() + b"\0" + args)
+        if message.broken_tool_calls:
+            self.problems.add("invalid_call")
+        if keys & self.last_calls:
+            self.problems.add("repeated_call")
+        self.last_calls = keys
+
+    def record_mode(self, message: AssistantMessage, response: ModelResponse) -> StepFinished:
+        """Record the step's mode on its message and usage; the `step_finished` event."""
+        mode = self.mode
+        thinking = self.thinking if mode is None else mode.thinking
+        label = None if thinking is None else ("thinking" if thinking else "instruct")
+        ignored = thinking is False and (
+            bool(message.reasoning.strip()) or response.usage.reasoning_tokens > 0)
+        if ignored:
+            name = (mode.model if mode is not None else None) or self.model.name
+            if name not in _IGNORED_SWITCH:
+                _IGNORED_SWITCH.add(name)
+                log.warning("the server of %r ignored 'thinking off': reasoning still arrived "
+                            "(recorded as thinking_ignored)", name)
+        if label is not None:
+            message.mode = label
+            self.usage.add_mode(label, response.usage, thinking_ignored=ignored)
+        return StepFinished(usage=response.usage, finish_reason=message.finish_reason,
+                            step=self.step, mode=label,
+                            model=mode.model if mode is not None else None,
+                            thinking_ignored=ignored)
+
     def note_invalid(self, problem: str, *, plain_text: bool = False) -> None:
         """Count an invalid reply or call; end the run when the budget is spent."""
         self.invalid_streak += 1
@@ -393,7 +512,7 @@ async def agent_loop(
     """
     messages = transcript if transcript is not None else []
     try:
-        run = _Run(agent, messages, deps)
+        run = _Run(agent, messages, deps, prompt is not None)
     except AgentError as exc:  # e.g. no API key: the run had not begun
         exc.messages = list(messages)
         raise
@@ -408,28 +527,39 @@ async def agent_loop(
                 if run.step > limits.max_steps:
                     raise run.fail(LimitExceeded(
                         f"the run reached max_steps={limits.max_steps}", limit="max_steps"))
+                run.mode = await run.choose_mode()
+                if run.window is not None:
+                    async for compacted in run.window.before_request(messages, run.summarize,
+                                                                     step=run.step):
+                        yield compacted
                 async for event in run.model_turn():
                     yield event
                 response = run.response
                 assert response is not None
                 run.usage.add(response.usage)
+                if run.window is not None:
+                    run.window.observe(response.usage.input_tokens)
                 message = response.message
                 messages.append(message)
-                yield StepFinished(usage=response.usage, finish_reason=message.finish_reason,
-                                   step=run.step)
+                yield run.record_mode(message, response)
                 if limits.token_budget is not None and run.usage.total_tokens > limits.token_budget:
                     raise run.fail(LimitExceeded(
                         f"the run used {run.usage.total_tokens} tokens, over its budget of "
                         f"{limits.token_budget}", limit="token_budget"))
 
                 if not message.tool_calls and not message.broken_tool_calls:
-                    if not message.content.strip() and message.reasoning.strip():
+                    thought = bool(message.reasoning.strip())
+                    # an empty reply is nudged too when a mode policy may escalate on it
+                    if not message.content.strip() and (thought or run.policy is not None):
+                        run.problems.add("reasoning_only" if thought else "empty_reply")
                         if run.nudges >= limits.reasoning_only_nudges:
+                            what = "reasoning only" if thought else "an empty message"
                             raise run.fail(ModelBehaviorError(
-                                "the model replied with reasoning only (no answer and no tool "
+                                f"the model replied with {what} (no answer and no tool "
                                 f"call) {run.nudges + 1} time(s) in a row"))
                         run.nudges += 1
-                        messages.append(UserMessage(content=NUDGE_REASONING_ONLY))
+                        messages.append(UserMessage(
+                            content=NUDGE_REASONING_ONLY if thought else NUDGE_EMPTY))
                         continue
                     if output is None:
                         yield RunFinished(result=run.result(message.content), step=run.step)
@@ -439,6 +569,7 @@ async def agent_loop(
                         yield RunFinished(result=run.result(value), step=run.step)
                         return
                     messages.append(UserMessage(content=output.retry_prompt(problem)))
+                    run.problems.add("bad_output")
                     run.note_invalid(problem, plain_text=True)
                     continue
                 run.nudges = 0
@@ -484,6 +615,7 @@ async def agent_loop(
                                              is_error=call.is_error, step=run.step)
                 stop = run.stop
                 run.append_results(calls)  # the transcript keeps call order
+                run.note_problems(message, calls)
                 if message.broken_tool_calls:
                     messages.append(UserMessage(content=_broken_notice(message)))
                 for call in calls:

@@ -70,6 +70,7 @@ class ModelRequest:
     #: Set by a model that can tell: False when an attempt starts, True once its HTTP
     #: request reached the server. None: unknown (usage counts the attempt as sent).
     sent: bool | None = None
+    model: str | None = None  # another model name for this request (None: the model's own)
 
 
 @dataclass(slots=True)

@@ -90,6 +90,9 @@ class OpenAICompatModel:
     `Profile`; `profile_overrides` replaces single fields of it. `thinking=True` turns
     thinking on the profile's way, `False` asks for Instruct mode, `None` leaves the
     server's default. `settings` are defaults for fields a request leaves unset.
+    `instruct_model` names the model sent when a step asks for Instruct mode (thinking off)
+    where the provider has a separate Instruct model; without it the profile switches
+    thinking off on the same model.
     """
 
     def __init__(self, model: str | None = None, base_url: str | None = None,
@@ -98,8 +101,10 @@ class OpenAICompatModel:
                  profile_overrides: Mapping[str, Any] | None = None,
                  timeout: float = 600.0, connect_timeout: float = 10.0,
                  default_headers: Mapping[str, str] | None = None,
-                 http_client: Any = None, call_id_prefix: str = "call_") -> None:
+                 http_client: Any = None, call_id_prefix: str = "call_",
+                 instruct_model: str | None = None) -> None:
         self._model = model or os.environ.get("AGENTKIT_MODEL") or DEFAULT_MODEL
+        self.instruct_model = instruct_model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL")
                          or DASHSCOPE_DEFAULT_BASE_URL).rstrip("/")
         if isinstance(profile, Profile):
@@ -220,17 +225,27 @@ class OpenAICompatModel:
         merged["extra_body"] = {**base.extra_body, **s.extra_body}
         return ModelSettings(**merged)
 
+    def model_for(self, request: ModelRequest, thinking: bool | None) -> str:
+        """The model name a request is sent with (a step's own, the Instruct one, or ours)."""
+        if request.model:
+            return request.model
+        if thinking is False and self.instruct_model:
+            return self.instruct_model
+        return self._model
+
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
         """The JSON body `stream(request)` sends (for inspection and tests)."""
         thinking = request.thinking if request.thinking is not None else self._thinking
         req = replace(request, settings=self._settings(request))
-        return build_request_body(self._model, req, self.profile, thinking, self._cache)
+        return build_request_body(self.model_for(request, thinking), req, self.profile,
+                                  thinking, self._cache)
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
         thinking = request.thinking if request.thinking is not None else self._thinking
         settings = self._settings(request)
-        body = build_request_body(self._model, replace(request, settings=settings),
-                                  self.profile, thinking, self._cache)
+        body = build_request_body(self.model_for(request, thinking),
+                                  replace(request, settings=settings), self.profile, thinking,
+                                  self._cache)
         norm = StreamNormalizer(self.profile, request.tools, thinking, new_id=self.new_call_id)
         request.sent = False  # set once this attempt's request has reached the server
 
@@ -285,7 +300,7 @@ class OpenAICompatModel:
             raise mapped from exc
         last = final[-1]
         if isinstance(last, ModelResponse) and last.model_name is None:
-            last.model_name = self._model
+            last.model_name = body["model"]
         for event in final:
             yield event
 

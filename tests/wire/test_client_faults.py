@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from agentkit import Agent, LimitExceeded, ModelAPIError
-from agentkit.events import ModelRetry
+from agentkit.events import RequestRetry
 from agentkit.messages import UserMessage
 from agentkit.models import OpenAICompatModel
 from agentkit.retry import RetryPolicy
@@ -64,7 +64,7 @@ async def test_done_without_any_choice_is_retried_then_a_typed_error(
         retries = []
         with pytest.raises(ModelAPIError) as info:
             async for ev in agent.stream("hello"):
-                if isinstance(ev, ModelRetry):
+                if isinstance(ev, RequestRetry):
                     retries.append(ev)
         srv.assert_complete()
     err = info.value
