@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
@@ -11,6 +12,7 @@ import anyio
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
+from . import budget
 from .context import RunContext
 from .models.base import ToolSpec
 
@@ -138,8 +140,16 @@ class Tool:
         args: tuple[Any, ...] = (ctx,) if self.takes_context else ()
         if self.is_async:
             return await self.function(*args, **kwargs)
-        bound = functools.partial(self.function, *args, **kwargs)
-        return await anyio.to_thread.run_sync(bound, abandon_on_cancel=True)
+        stop = threading.Event()  # set when this call stops waiting: the thread unwinds
+
+        def run() -> Any:
+            with budget.scope(stop=stop, what=f"the call to tool {self.name!r}"):
+                return self.function(*args, **kwargs)
+
+        try:
+            return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+        finally:
+            stop.set()
 
     @staticmethod
     def format_result(result: Any) -> str:

@@ -28,7 +28,11 @@ class ReadOnlyError(PermissionError):
 
 
 class FileOps(FileSearch):
-    """Read, write, edit, list, glob and grep under `root`; nothing outside it is touched."""
+    """Read, write, edit, list, glob and grep under `root`; nothing outside it is touched.
+
+    `time_budget`: seconds one list/glob/grep may take before it stops with what it found
+    (the tool call's own timeout stops it too, see `agentkit.budget`).
+    """
 
     def __init__(
         self,
@@ -40,6 +44,7 @@ class FileOps(FileSearch):
         max_write_bytes: int = 10 * 1024 * 1024,
         max_results: int = 200,
         max_grep_file_bytes: int = 20 * 1024 * 1024,
+        time_budget: float | None = 60.0,
     ) -> None:
         self.safe = SafeRoot(root)
         self.read_only = read_only
@@ -48,6 +53,7 @@ class FileOps(FileSearch):
         self.max_write_bytes = max_write_bytes
         self.max_results = max_results
         self.max_grep_file_bytes = max_grep_file_bytes
+        self.time_budget = time_budget
 
     @property
     def root(self) -> Path:

@@ -1,17 +1,14 @@
-"""Small helpers for reading text safely: binary sniffing, glob patterns, atomic writes."""
+"""Small helpers for reading and writing text files: binary sniffing, atomic writes."""
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import stat
 
 __all__ = [
     "atomic_write",
     "describe_binary",
-    "expand_braces",
-    "glob_to_regex",
     "is_binary",
     "looks_like_utf8",
 ]
@@ -53,65 +50,6 @@ def describe_binary(head: bytes) -> str:
         if head.startswith(magic):
             return name
     return "binary data"
-
-
-def expand_braces(pattern: str, limit: int = 64) -> list[str]:
-    """Expand `{a,b}` alternatives (not nested) into separate patterns."""
-    out = [pattern]
-    while True:
-        changed = False
-        nxt: list[str] = []
-        for p in out:
-            m = re.search(r"\{([^{}]*,[^{}]*)\}", p)
-            if m is None:
-                nxt.append(p)
-                continue
-            changed = True
-            for alt in m.group(1).split(","):
-                nxt.append(p[: m.start()] + alt + p[m.end():])
-        out = nxt[:limit]
-        if not changed:
-            return out
-
-
-def _component(comp: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(comp):
-        c = comp[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = comp.find("]", i + 2 if comp[i + 1: i + 2] in ("!", "^") else i + 1)
-            if j == -1:
-                out.append(re.escape(c))
-            else:
-                body = comp[i + 1: j]
-                neg = body[:1] in ("!", "^")
-                if neg:
-                    body = body[1:]
-                body = body.replace("\\", "\\\\")
-                out.append(f"[{'^' if neg else ''}{body}]")
-                i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
-
-
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a glob (`*`, `?`, `[..]`, `**` for any depth) matching POSIX relative paths."""
-    parts = [p for p in pattern.strip("/").split("/") if p not in ("", ".")]
-    regex = ""
-    for i, comp in enumerate(parts):
-        last = i == len(parts) - 1
-        if comp == "**":
-            regex += ".*" if last else "(?:[^/]+/)*"
-        else:
-            regex += _component(comp) + ("" if last else "/")
-    return re.compile(regex + r"\Z", re.DOTALL)
 
 
 def _umask() -> int:
