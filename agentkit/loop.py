@@ -52,6 +52,7 @@ from .models.base import (
 )
 from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
+from .textsafe import valid_utf8
 from .tooldef import Tool, ToolArgumentsError
 from .usage import Usage
 from .wire.history import broken_call_feedback
@@ -274,6 +275,7 @@ class _Run:
 
     def append_results(self, calls: list[_Call]) -> None:
         for call in calls:
+            call.output = valid_utf8(call.output)  # file names, exception texts: any bytes
             self.messages.append(ToolMessage(tool_call_id=call.id, name=call.name,
                                              content=call.output, is_error=call.is_error))
             self.records.append(ToolCallRecord(id=call.id, name=call.name, arguments=call.args,

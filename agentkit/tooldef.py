@@ -153,14 +153,21 @@ class Tool:
 
     @staticmethod
     def format_result(result: Any) -> str:
-        """The text the model receives for a tool's return value."""
+        """The text the model receives for a tool's return value (the loop then makes it
+        valid UTF-8 with `agentkit.textsafe.valid_utf8`)."""
         if isinstance(result, str):
             return result
-        if isinstance(result, BaseModel):
-            return result.model_dump_json()
         if result is None:
             return "null"
-        return pydantic_core.to_json(result, fallback=str).decode()
+        try:
+            if isinstance(result, BaseModel):
+                return result.model_dump_json()
+            return pydantic_core.to_json(result, fallback=str).decode()
+        except pydantic_core.PydanticSerializationError:  # e.g. a str with a lone surrogate
+            import json
+
+            data = result.model_dump() if isinstance(result, BaseModel) else result
+            return json.dumps(data, default=str)  # ASCII: surrogates as \udcNN escapes
 
 
 @overload
