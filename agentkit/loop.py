@@ -61,6 +61,7 @@ from .models.base import (
 from .modes import NUDGE_EMPTY, Problem, StepInfo, StepMode, StepRecord
 from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
+from .textsafe import valid_utf8
 from .tooldef import Tool, ToolArgumentsError
 from .usage import Usage
 from .wire.history import broken_call_feedback
@@ -412,6 +413,7 @@ class _Run:
     def append_results(self, calls: list[_Call]) -> None:
         """Answer the calls in the transcript; record the executions (not `final_result`)."""
         for call in calls:
+            call.output = valid_utf8(call.output)  # file names, exception texts: any bytes
             self.messages.append(ToolMessage(tool_call_id=call.id, name=call.name,
                                              content=call.output, is_error=call.is_error))
             if call.name == FINAL_TOOL_NAME and self.output is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
@@ -11,6 +12,7 @@ import anyio
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
+from . import budget
 from .context import RunContext
 from .models.base import ToolSpec
 
@@ -145,19 +147,34 @@ class Tool:
         args: tuple[Any, ...] = (ctx,) if self.takes_context else ()
         if self.is_async:
             return await self.function(*args, **kwargs)
-        bound = functools.partial(self.function, *args, **kwargs)
-        return await anyio.to_thread.run_sync(bound, abandon_on_cancel=True)
+        stop = threading.Event()  # set when this call stops waiting: the thread unwinds
+
+        def run() -> Any:
+            with budget.scope(stop=stop, what=f"the call to tool {self.name!r}"):
+                return self.function(*args, **kwargs)
+
+        try:
+            return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+        finally:
+            stop.set()
 
     @staticmethod
     def format_result(result: Any) -> str:
-        """The text the model receives for a tool's return value."""
+        """The text the model receives for a tool's return value (the loop then makes it
+        valid UTF-8 with `agentkit.textsafe.valid_utf8`)."""
         if isinstance(result, str):
             return result
-        if isinstance(result, BaseModel):
-            return result.model_dump_json()
         if result is None:
             return "null"
-        return pydantic_core.to_json(result, fallback=str).decode()
+        try:
+            if isinstance(result, BaseModel):
+                return result.model_dump_json()
+            return pydantic_core.to_json(result, fallback=str).decode()
+        except pydantic_core.PydanticSerializationError:  # e.g. a str with a lone surrogate
+            import json
+
+            data = result.model_dump() if isinstance(result, BaseModel) else result
+            return json.dumps(data, default=str)  # ASCII: surrogates as \udcNN escapes
 
 
 @overload
