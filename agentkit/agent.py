@@ -65,11 +65,13 @@ class Agent(Generic[OutputT]):
     Keyword settings: any `Limits` field (`max_steps`, `timeout`, ...), any `ModelSettings`
     field (`temperature`, `max_tokens`, `thinking_budget`, ...), `thinking`, `output_type`,
     `name`, `unknown_tool_handler` (answers calls to tools the agent does not have, as a
-    simulated environment would).
+    simulated environment would), `instrument` (False: no telemetry for this agent's runs
+    even when `agentkit.telemetry.instrument()` is on).
     """
 
-    __slots__ = ("_model", "_model_spec", "_output_spec", "instructions", "limits", "name",
-                 "output_type", "settings", "thinking", "tools", "unknown_tool_handler")
+    __slots__ = ("_model", "_model_spec", "_output_spec", "instructions", "instrument",
+                 "limits", "name", "output_type", "settings", "thinking", "tools",
+                 "unknown_tool_handler")
 
     _model: Model | None
     _model_spec: Model | str | None
@@ -82,6 +84,7 @@ class Agent(Generic[OutputT]):
     limits: Limits
     settings: ModelSettings
     unknown_tool_handler: UnknownToolHandler | None
+    instrument: bool
 
     def __init__(
         self,
@@ -95,6 +98,7 @@ class Agent(Generic[OutputT]):
         limits: Limits | None = None,
         settings: ModelSettings | None = None,
         unknown_tool_handler: UnknownToolHandler | None = None,
+        instrument: bool = True,
         **kwargs: Any,
     ) -> None:
         limit_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _LIMIT_NAMES}
@@ -118,6 +122,7 @@ class Agent(Generic[OutputT]):
         set_(self, "limits", replace(limits or Limits(), **limit_kw))
         set_(self, "settings", replace(settings or ModelSettings(), **setting_kw))
         set_(self, "unknown_tool_handler", unknown_tool_handler)
+        set_(self, "instrument", instrument)
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Agent is immutable; use agent.replace(...) for a changed copy")
@@ -131,7 +136,7 @@ class Agent(Generic[OutputT]):
             "model": self._model_spec, "instructions": self.instructions, "tools": self.tools,
             "output_type": self.output_type, "thinking": self.thinking, "name": self.name,
             "limits": self.limits, "settings": self.settings,
-            "unknown_tool_handler": self.unknown_tool_handler,
+            "unknown_tool_handler": self.unknown_tool_handler, "instrument": self.instrument,
         }
         base.update(changes)
         return Agent(**base)

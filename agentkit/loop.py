@@ -9,6 +9,7 @@ running tools are cancelled, and every tool call in the transcript gets an answe
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -52,6 +53,7 @@ from .models.base import (
 )
 from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
+from .telemetry.hooks import capture_content, observe
 from .tooldef import Tool, ToolArgumentsError
 from .usage import Usage
 from .wire.history import broken_call_feedback
@@ -62,12 +64,14 @@ if TYPE_CHECKING:
 
 __all__ = ["agent_loop", "close_open_calls"]
 
+log = logging.getLogger(__name__)  # "agentkit.loop"; content only at DEBUG
+
 
 class _Call:
     """A tool call of the current step: checked, then run (or rejected with a reason)."""
 
-    __slots__ = ("args", "error", "id", "is_error", "kwargs", "name", "output", "tool",
-                 "unknown")
+    __slots__ = ("args", "error", "error_type", "exc", "id", "is_error", "kwargs", "name",
+                 "output", "tool", "unknown")
 
     def __init__(self, id: str, name: str) -> None:
         self.id = id
@@ -79,6 +83,8 @@ class _Call:
         self.output = ""
         self.is_error = False
         self.unknown = False  # an unknown name, answered by the agent's unknown_tool_handler
+        self.exc: Exception | None = None  # what the tool raised
+        self.error_type: str | None = None  # its class (or "TimeoutError"), for the record
 
 
 class _Run:
@@ -108,6 +114,7 @@ class _Run:
         self.total_calls = 0
         self.nudges = 0
         self.response: ModelResponse | None = None
+        self.obs = observe(agent, self)  # telemetry (a no-op unless instrumented)
 
     def fail(self, exc: AgentError) -> AgentError:
         """`exc` with the transcript and usage as they stand."""
@@ -124,8 +131,11 @@ class _Run:
             f"the run exceeded its time limit of {self.limits.timeout}s", limit="timeout"))
 
     def result(self, output: Any) -> RunResult:
-        return RunResult(output=output, messages=list(self.messages), tool_calls=list(self.records),
-                         usage=self.usage.model_copy(), steps=self.step, run_id=self.ctx.run_id)
+        result = RunResult(output=output, messages=list(self.messages),
+                           tool_calls=list(self.records), usage=self.usage.model_copy(),
+                           steps=self.step, run_id=self.ctx.run_id)
+        self.obs.run_result(result)
+        return result
 
     async def model_turn(self) -> AsyncIterator[AgentEvent]:
         """Stream one model response into events (retrying failed requests); sets `response`."""
@@ -136,7 +146,8 @@ class _Run:
         while True:
             ids: dict[int, str] = {}
             try:
-                async with aclosing(self.model.stream(request)) as stream:
+                async with aclosing(self.obs.chat(self.model.stream(request), request,
+                                                  attempt)) as stream:
                     events = stream if self.deadline is None else self._until_deadline(stream)
                     async for ev in events:
                         kind = type(ev)
@@ -167,6 +178,7 @@ class _Run:
                 left = self.remaining()
                 if delay is None or (left is not None and delay > left):
                     raise self.fail(exc) from exc
+                log.info("model request failed (%s); retry %d in %.2fs", exc, attempt, delay)
                 yield ModelRetry(attempt=attempt, error=str(exc), delay=delay, step=step)
                 await anyio.sleep(delay)
                 continue
@@ -239,6 +251,7 @@ class _Run:
                     call.is_error = True
                     return
                 ctx = replace(self.ctx, tool_call_id=call.id)
+                handle = self.obs.tool_start(call)
                 try:
                     with anyio.move_on_after(timeout) as scope:
                         value = await tool.call(ctx, call.kwargs or {})
@@ -247,6 +260,9 @@ class _Run:
                     if scope.cancelled_caught:
                         call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
                         call.is_error = True
+                        call.error_type = "TimeoutError"
+                        log.info("tool %r (call %s) timed out after %gs", call.name, call.id,
+                                 timeout)
                 except StopRun as exc:
                     stops.append(exc)
                     call.output = "The run was stopped by this tool."
@@ -261,6 +277,11 @@ class _Run:
                 except Exception as exc:  # a tool's failure is the model's to see
                     call.output = f"Error: {type(exc).__name__}: {exc}"
                     call.is_error = True
+                    call.exc, call.error_type = exc, type(exc).__name__
+                    log.warning("tool %r (call %s) raised %s", call.name, call.id,
+                                type(exc).__name__, exc_info=exc)
+                finally:
+                    self.obs.tool_end(handle, call)
 
         if len(calls) == 1 or self.limits.tool_concurrency <= 1:
             for call in calls:  # one at a time, in call order
@@ -278,7 +299,7 @@ class _Run:
                                              content=call.output, is_error=call.is_error))
             self.records.append(ToolCallRecord(id=call.id, name=call.name, arguments=call.args,
                                                result=call.output, is_error=call.is_error,
-                                               step=self.step))
+                                               step=self.step, error_type=call.error_type))
 
     def note_invalid(self, problem: str) -> None:
         """Count an invalid reply or call; end the run when the budget is spent."""
@@ -322,6 +343,7 @@ async def agent_loop(
     run = _Run(agent, messages, deps)
     messages.extend(_start_messages(agent, run.output, prompt, history))
     limits, output = run.limits, run.output
+    run.obs.run_start()
     try:
         async with run.ctx.exit_stack:
             while True:
@@ -351,6 +373,8 @@ async def agent_loop(
                                 "the model replied with reasoning only (no answer and no tool "
                                 f"call) {run.nudges + 1} time(s) in a row"))
                         run.nudges += 1
+                        log.info("step %d: reasoning only, no answer; nudging the model", run.step)
+                        run.obs.event("agentkit.nudge", {"agentkit.step": run.step})
                         messages.append(UserMessage(content=NUDGE_REASONING_ONLY))
                         continue
                     if output is None:
@@ -373,9 +397,11 @@ async def agent_loop(
                     else:
                         call.output = f"Error: {call.error}\nThe call was not run; fix it, retry."
                         call.is_error = True
+                        _note_invalid_call(run, call.id, call.name, call.error)
                         yield InvalidToolCall(id=call.id, name=call.name, error=call.error,
                                               step=run.step)
                 for broken in message.broken_tool_calls:
+                    _note_invalid_call(run, broken.id, broken.name, broken.reason)
                     yield InvalidToolCall(id=broken.id, name=broken.name, error=broken.reason,
                                           step=run.step)
 
@@ -422,8 +448,12 @@ async def agent_loop(
                     run.note_invalid(problems[-1])
                 else:
                     run.invalid_streak = 0
+    except BaseException as exc:
+        run.obs.run_error(exc)
+        raise
     finally:
         close_open_calls(messages)
+        run.obs.run_end()
 
 
 def close_open_calls(messages: list[Message]) -> None:
@@ -440,6 +470,17 @@ def close_open_calls(messages: list[Message]) -> None:
             return
         if not isinstance(msg, ToolMessage):
             return
+
+
+def _note_invalid_call(run: _Run, call_id: str, name: str, problem: str) -> None:
+    """Log and record a call that was not run (the reason may quote arguments: DEBUG only)."""
+    log.info("step %d: invalid call to %r (call %s) not run", run.step, name, call_id)
+    log.debug("invalid call %s: %s", call_id, problem)
+    attrs: dict[str, Any] = {"gen_ai.tool.name": name, "gen_ai.tool.call.id": call_id,
+                             "agentkit.step": run.step}
+    if capture_content():
+        attrs["agentkit.invalid_call.reason"] = problem
+    run.obs.event("agentkit.invalid_tool_call", attrs)
 
 
 def _broken_notice(message: AssistantMessage) -> str:

@@ -99,6 +99,7 @@ class StreamNormalizer:
         self.finish_reason: str | None = None
         self.saw_done = False
         self.model_name: str | None = None
+        self.response_id: str | None = None
         self.usage = Usage(requests=1)
 
     # -- input -------------------------------------------------------------------
@@ -138,6 +139,9 @@ class StreamNormalizer:
             model = chunk.get("model")
             if isinstance(model, str):
                 self.model_name = model
+            rid = chunk.get("id")
+            if isinstance(rid, str) and rid:
+                self.response_id = rid
         choices = chunk.get("choices")
         if choices:
             choice = choices[0]
@@ -322,7 +326,8 @@ class StreamNormalizer:
             broken_tool_calls=broken,
             finish_reason=self.finish_reason,
         )
-        out.append(ModelResponse(message=message, usage=self.usage, model_name=self.model_name))
+        out.append(ModelResponse(message=message, usage=self.usage, model_name=self.model_name,
+                                 response_id=self.response_id))
         return out
 
     def _assemble_calls(self) -> tuple[list[ToolCall], list[BrokenToolCall]]:
