@@ -29,7 +29,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from ..errors import ModelAPIError
 from ..models.base import ModelRequest, ModelResponse, ModelStreamEvent
 from . import conventions as c
-from .hooks import AttributeValue, RunObserver
+from .hooks import NOOP, AttributeValue, RunObserver
 from .metrics import Metrics
 
 __all__ = ["Instrumentation", "OTelRunObserver"]
@@ -58,14 +58,27 @@ class Instrumentation:
     def __init__(self, tracer_provider: Any, meter_provider: Any, capture_content: bool,
                  content_limit: int) -> None:
         version = _version()
+        self.tracer_provider, self.meter_provider = tracer_provider, meter_provider
         self.tracer = trace.get_tracer(_SCOPE, version, tracer_provider=tracer_provider)
         meter = otel_metrics.get_meter(_SCOPE, version, meter_provider=meter_provider)
         self.metrics = Metrics(meter)
         self.capture_content = capture_content
         self.content_limit = content_limit
 
-    def observer(self, run: Any) -> OTelRunObserver:
+    def observer(self, run: Any) -> RunObserver:
+        """The observer of a new run: the no-op one while no SDK is configured."""
+        if self.no_sdk():
+            return NOOP
         return OTelRunObserver(self, run)
+
+    def no_sdk(self) -> bool:
+        """True while both providers are the API's no-op (or not-yet-configured) ones: a
+        run then records nothing, so it skips the observer (and costs what it does off)."""
+        tp = self.tracer_provider or trace.get_tracer_provider()
+        mp = self.meter_provider or otel_metrics.get_meter_provider()
+        return (isinstance(tp, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+                and (isinstance(mp, otel_metrics.NoOpMeterProvider)
+                     or type(mp).__name__ == "_ProxyMeterProvider"))
 
     def current_span(self) -> Any:
         return trace.get_current_span()

@@ -39,5 +39,14 @@ def test_instrumented_without_an_sdk_is_a_quiet_no_op() -> None:
         "r = anyio.run(Agent(m, None, [boom]).run, 'x')\n"
         "assert r.output == 'ok' and r.tool_calls[0].error_type == 'ValueError'\n"
         "assert type(trace.get_tracer_provider()).__name__ == 'ProxyTracerProvider'\n"
-        "print('opentelemetry.sdk' in sys.modules)\n")
-    assert run_probe(code) == "False"
+        "print('opentelemetry.sdk' in sys.modules)\n"
+        # an SDK configured later (the global provider) is picked up by the next run
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import "
+        "InMemorySpanExporter\n"
+        "exp = InMemorySpanExporter(); tp = TracerProvider()\n"
+        "tp.add_span_processor(SimpleSpanProcessor(exp)); trace.set_tracer_provider(tp)\n"
+        "anyio.run(Agent(ScriptedModel([reply('ok')])).run, 'x')\n"
+        "print(sorted(s.name for s in exp.get_finished_spans()))\n")
+    assert run_probe(code).splitlines() == ["False", "['chat scripted', 'invoke_agent agent']"]
