@@ -269,6 +269,7 @@ class _Run:
                     if cancel is not None:
                         cancel()
                 except anyio.get_cancelled_exc_class():
+                    call.error_type = "cancelled"
                     if not stops:
                         raise
                     call.output = "Not run: another tool stopped the run."

@@ -7,7 +7,10 @@ off (or the agent says `instrument=False`), so an uninstrumented run costs what 
 
 Other parts of agentkit (the sandbox, MCP calls, approvals) and user tools report through the
 module functions `span`, `annotate` and `add_event`, which act on the current span (inside a
-tool: its `execute_tool` span) and do nothing while instrumentation is off.
+tool: its `execute_tool` span) and do nothing while instrumentation is off. Code in the loop
+itself (an approval decision, say) records on the run span through the run's observer:
+``run.obs.event("agentkit.approval", {"gen_ai.tool.call.id": ..., "agentkit.approval.decision":
+"denied"})`` (the run span is never current inside the loop, so `add_event` would miss it).
 """
 
 from __future__ import annotations

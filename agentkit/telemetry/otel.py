@@ -14,7 +14,6 @@ the task running the tool, between `tool_start` and `tool_end`, where nothing yi
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import AbstractContextManager, aclosing, contextmanager
@@ -277,10 +276,12 @@ class OTelRunObserver(RunObserver):
         span, token, started = handle
         if token is not None:
             otel_context.detach(token)
-        escaping = sys.exc_info()[1]  # a cancellation passing through the loop's `finally`
         kind: str | None = None
-        if escaping is not None:
-            kind = fail(span, escaping) if span is not None else c.CANCELLED
+        if call.error_type == c.CANCELLED:
+            kind = c.CANCELLED
+            if span is not None:
+                span.set_attribute(c.ERROR_TYPE, kind)
+                span.set_status(Status(StatusCode.ERROR, "cancelled"))
         elif call.exc is not None:
             kind = fail(span, call.exc) if span is not None else c.error_type(call.exc)
         elif call.is_error:

@@ -264,3 +264,29 @@ async def test_span_helper_nests_and_records_errors(otel: Captured) -> None:
     assert (inner_s.attributes or {})["error.type"] == "KeyError"
     assert inner_s.status.status_code is StatusCode.ERROR
     assert (outer_s.attributes or {})["k"] == "v"
+
+
+async def test_timeouts_and_runs_started_while_handling_an_exception(otel: Captured) -> None:
+    async def slow() -> str:
+        """Too slow."""
+        await anyio.sleep(5)
+        return "late"
+
+    def fine() -> str:
+        """Quick."""
+        return "ok"
+
+    model = ScriptedModel([tool_step(call("slow", {}), call("fine", {})), reply("done")])
+    try:
+        raise KeyError("an exception the caller is handling")
+    except KeyError:  # a run inside an except block: its calls must not look failed
+        result = await Agent(model, None, [tool(slow), tool(fine)], tool_timeout=0.1,
+                               tool_concurrency=1).run("go")
+    assert [(r.name, r.is_error, r.error_type) for r in result.tool_calls] == [
+        ("slow", True, "TimeoutError"), ("fine", False, None)]
+    slow_span, fine_span = otel.one("execute_tool slow"), otel.one("execute_tool fine")
+    assert slow_span.status.status_code is StatusCode.ERROR
+    assert (slow_span.attributes or {})["error.type"] == "TimeoutError"
+    assert fine_span.status.status_code is StatusCode.UNSET
+    assert "error.type" not in (fine_span.attributes or {})
+    assert otel.one("invoke_agent").status.status_code is StatusCode.UNSET
