@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentkit import telemetry
+from agentkit.models import OpenAICompatModel
+from agentkit.testing import LoopbackServer
 
 
 @pytest.fixture
@@ -74,3 +76,23 @@ def otel() -> Iterator[Captured]:
 def otel_content() -> Iterator[Captured]:
     yield install(capture_content=True)
     telemetry.uninstrument()
+
+
+ModelFactory = Callable[..., OpenAICompatModel]
+
+
+@pytest.fixture
+async def http_model() -> AsyncIterator[ModelFactory]:
+    """`http_model(server, api_key=..., **kw)`: a DashScope-profile model on a loopback
+    server, its connection pool closed on the test's own event loop."""
+    made: list[OpenAICompatModel] = []
+
+    def factory(server: LoopbackServer, api_key: str = "test", **kw: Any) -> OpenAICompatModel:
+        model = OpenAICompatModel("qwen3-max", base_url=server.base_url, api_key=api_key,
+                                  profile="dashscope", **kw)
+        made.append(model)
+        return model
+
+    yield factory
+    for model in made:
+        await model.aclose()

@@ -4,18 +4,17 @@ the logging contract (levels, logger names, tracebacks)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
 from agentkit import Agent, tool
-from agentkit.models import OpenAICompatModel
 from agentkit.retry import RetryPolicy
 from agentkit.testing import Fault, LoopbackServer, Step, call, reply, tool_step
 
-from .conftest import Captured
+from .conftest import Captured, ModelFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -74,25 +73,13 @@ def telemetry_text(otel: Captured) -> str:
     return orjson.dumps(parts, default=str).decode()
 
 
-_models: list[OpenAICompatModel] = []
-
-
-@pytest.fixture(autouse=True)
-async def close_models() -> AsyncIterator[None]:
-    yield
-    while _models:
-        await _models.pop().aclose()
-
-
-async def run_once(server: LoopbackServer) -> None:
+async def run_once(server: LoopbackServer, http_model: ModelFactory) -> None:
     server.add_steps(
         Step(fault=Fault.http_error(429, headers={"Retry-After": "0"})),
         tool_step(call("track", {"parcel": ARGUMENT}), call("track", {"parcel": "broken"}),
                   call("track", {"parcel": 7}), thinking=THINKING),
         reply(ANSWER, thinking=THINKING))
-    model = OpenAICompatModel("qwen3-max", base_url=server.base_url, api_key=API_KEY,
-                              profile="dashscope")
-    _models.append(model)
+    model = http_model(server, api_key=API_KEY)
     agent = Agent(model, SYSTEM, [track],
                   retry=RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02))
     assert (await agent.run(PROMPT)).output == ANSWER
@@ -100,9 +87,9 @@ async def run_once(server: LoopbackServer) -> None:
 
 
 async def test_nothing_carries_content_or_secrets_by_default(
-        otel: Captured, records: list[logging.LogRecord]) -> None:
+        otel: Captured, records: list[logging.LogRecord], http_model: ModelFactory) -> None:
     async with LoopbackServer() as server:
-        await run_once(server)
+        await run_once(server, http_model)
     said = telemetry_text(otel)
     assert "invoke_agent" in said and "execute_tool track" in said
     assert API_KEY not in said and "Bearer" not in said
@@ -117,9 +104,10 @@ async def test_nothing_carries_content_or_secrets_by_default(
 
 
 async def test_content_only_when_asked_and_clipped(
-        otel_content: Captured, records: list[logging.LogRecord]) -> None:
+        otel_content: Captured, records: list[logging.LogRecord],
+        http_model: ModelFactory) -> None:
     async with LoopbackServer() as server:
-        await run_once(server)
+        await run_once(server, http_model)
     said = telemetry_text(otel_content)
     assert API_KEY not in said and "Bearer" not in said
     for mark in CONTENT:
@@ -153,16 +141,15 @@ async def test_content_is_clipped(otel_content: Captured) -> None:
                 assert "more characters]" in str(value)
 
 
-async def test_logging_levels_and_names(records: list[logging.LogRecord]) -> None:
+async def test_logging_levels_and_names(records: list[logging.LogRecord],
+                                        http_model: ModelFactory) -> None:
     async with LoopbackServer() as server:
         server.add_steps(
             Step(thinking="only thinking"),  # reasoning only: nudged
             Step(fault=Fault.http_error(500)),  # retried
             tool_step(call("track", {"parcel": "broken"}), call("missing", {})),
             reply("done"))
-        model = OpenAICompatModel("qwen3-max", base_url=server.base_url, api_key=API_KEY,
-                                  profile="dashscope")
-        _models.append(model)
+        model = http_model(server, api_key=API_KEY)
         agent = Agent(model, None, [track],
                       retry=RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02))
         await agent.run("go")

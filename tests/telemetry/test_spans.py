@@ -3,9 +3,6 @@ client), read back through the OpenTelemetry SDK's in-memory exporter and metric
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import anyio
 import pytest
 from opentelemetry.trace import StatusCode
@@ -13,31 +10,13 @@ from pydantic import BaseModel
 
 from agentkit import Agent, telemetry, tool
 from agentkit.events import ThinkingDelta
-from agentkit.models import OpenAICompatModel
 from agentkit.retry import RetryPolicy
 from agentkit.testing import Fault, LoopbackServer, ScriptedModel, Step, call, reply, tool_step
 
-from .conftest import Captured
+from .conftest import Captured, ModelFactory
 
 pytestmark = pytest.mark.anyio
 FAST = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.02)
-_open: list[OpenAICompatModel] = []
-
-
-@pytest.fixture(autouse=True)
-async def close_models() -> AsyncIterator[None]:
-    yield
-    while _open:
-        await _open.pop().aclose()
-
-
-def model_for(server: LoopbackServer, **kw: Any) -> OpenAICompatModel:
-    model = OpenAICompatModel("qwen3-max", base_url=server.base_url, api_key="test",
-                              profile="dashscope", **kw)
-    _open.append(model)
-    return model
-
-
 class Inside:
     """Tools that say, from inside, which span is current (one per parallel call)."""
 
@@ -61,7 +40,7 @@ def usage(prompt: int, completion: int, reasoning: int, cached: int = 0) -> dict
 
 
 async def test_multi_step_run_with_parallel_calls_retry_raise_and_invalid_call(
-        otel: Captured) -> None:
+        otel: Captured, http_model: ModelFactory) -> None:
     steps = [
         Step(fault=Fault.http_error(503)),  # the first attempt fails, the retry succeeds
         Step(thinking="two lookups and a risky one",
@@ -71,7 +50,7 @@ async def test_multi_step_run_with_parallel_calls_retry_raise_and_invalid_call(
         Step(thinking="answer", text="Paris and Rome are sunny.", usage=usage(300, 10, 5)),
     ]
     async with LoopbackServer(steps) as server:
-        agent = Agent(model_for(server), "Be brief.", [tool(Inside.lookup), tool(Inside.explode)],
+        agent = Agent(http_model(server), "Be brief.", [tool(Inside.lookup), tool(Inside.explode)],
                       name="weather", retry=FAST, temperature=0.3, max_tokens=512,
                       thinking_budget=2048)
         result = await agent.run("Weather?")
@@ -211,10 +190,11 @@ async def test_cancelled_run_ends_its_spans_with_error_status(otel: Captured) ->
     assert (otel.metrics()["agentkit.tool.errors"][0].attributes["error.type"]) == "cancelled"
 
 
-async def test_leaving_the_stream_midway_ends_the_chat_span(otel: Captured) -> None:
+async def test_leaving_the_stream_midway_ends_the_chat_span(otel: Captured,
+                                                           http_model: ModelFactory) -> None:
     step = Step(thinking="slow thought " * 40, text="never seen", chunk_delay=0.02)
     async with LoopbackServer([step]) as server:
-        stream = Agent(model_for(server)).stream("go")
+        stream = Agent(http_model(server)).stream("go")
         async with stream:
             async for event in stream:
                 if isinstance(event, ThinkingDelta):
