@@ -6,9 +6,14 @@ imports openai or docker.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from .lazy import lazy_exports
+
+# agentkit logs under "agentkit.*" (loop, models, sandbox, tools, ...); silent until the
+# application configures logging.
+logging.getLogger("agentkit").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .agent import Agent

@@ -91,11 +91,14 @@ class Agent(Generic[OutputT, DepsT]):
     `unknown_tool_handler` answers calls to tools the agent does not have, as a simulated
     environment would. `mode` is a policy choosing Thinking or Instruct per step
     (`agentkit.modes`); `context` an `agentkit.ContextPolicy` keeping long runs inside the
-    context window. `Agent[OutputT, DepsT]` is inferred from these arguments.
+    context window; `instrument=False` turns telemetry off for this agent's runs even when
+    `agentkit.telemetry.instrument()` is on. `Agent[OutputT, DepsT]` is inferred from these
+    arguments.
     """
 
-    __slots__ = ("_model", "_model_spec", "_output_spec", "context", "instructions", "limits",
-                 "mode", "name", "output_type", "settings", "thinking", "tools",
+    __slots__ = ("_model", "_model_spec", "_output_spec", "context", "instructions",
+                 "instrument", "limits", "mode", "name", "output_type", "settings", "thinking",
+                 "tools",
                  "unknown_tool_handler")
 
     _model: Model | None
@@ -111,6 +114,7 @@ class Agent(Generic[OutputT, DepsT]):
     unknown_tool_handler: UnknownToolHandler | None
     mode: ModePolicy | None
     context: ContextPolicy | None
+    instrument: bool
 
     def __init__(
         self,
@@ -126,6 +130,7 @@ class Agent(Generic[OutputT, DepsT]):
         unknown_tool_handler: UnknownToolHandler | None = None,
         mode: ModePolicy | None = None,
         context: ContextPolicy | None = None,
+        instrument: bool = True,
         **kwargs: Unpack[RunSettings],
     ) -> None:
         limit_kw, setting_kw, other = split_settings(kwargs, _LIMIT_NAMES, "Agent()")
@@ -163,6 +168,7 @@ class Agent(Generic[OutputT, DepsT]):
             if not isinstance(context, ContextPolicy):
                 raise UserError(f"context must be an agentkit.ContextPolicy, got {context!r}")
         set_(self, "context", context)
+        set_(self, "instrument", instrument)
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Agent is immutable; use agent.replace(...) for a changed copy")
@@ -177,7 +183,7 @@ class Agent(Generic[OutputT, DepsT]):
             "output_type": self.output_type, "thinking": self.thinking, "name": self.name,
             "limits": self.limits, "settings": self.settings,
             "unknown_tool_handler": self.unknown_tool_handler,
-            "mode": self.mode, "context": self.context,
+            "mode": self.mode, "context": self.context, "instrument": self.instrument,
         }
         base.update(changes)
         return Agent(**base)

@@ -61,6 +61,7 @@ from .models.base import (
 from .modes import NUDGE_EMPTY, Problem, StepInfo, StepMode, StepRecord
 from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
+from .telemetry.hooks import capture_content, observe
 from .textsafe import valid_utf8
 from .tooldef import Tool, ToolArgumentsError
 from .usage import Usage
@@ -72,15 +73,15 @@ if TYPE_CHECKING:
 
 __all__ = ["agent_loop", "close_open_calls"]
 
-log = logging.getLogger("agentkit.loop")
+log = logging.getLogger(__name__)  # "agentkit.loop"; content only at DEBUG
 _IGNORED_SWITCH: set[str] = set()  # models already reported for ignoring "thinking off"
 
 
 class _Call:
     """A tool call of the current step: checked, then run (or rejected with a reason)."""
 
-    __slots__ = ("args", "error", "id", "is_error", "kwargs", "name", "output", "retry",
-                 "tool", "unknown")
+    __slots__ = ("args", "error", "error_type", "exc", "id", "is_error", "kwargs", "name",
+                 "output", "retry", "tool", "unknown")
 
     def __init__(self, id: str, name: str) -> None:
         self.id = id
@@ -93,6 +94,8 @@ class _Call:
         self.is_error = False
         self.retry = False  # the tool raised ToolRetry
         self.unknown = False  # an unknown name, answered by the agent's unknown_tool_handler
+        self.exc: Exception | None = None  # what the tool raised
+        self.error_type: str | None = None  # its class (or "TimeoutError"), for the record
 
 
 class _Run:
@@ -134,6 +137,7 @@ class _Run:
         # context management: the view of the transcript that is sent
         self.window = None if agent.context is None else ContextManager(
             agent.context, getattr(self.model, "profile", None), self.specs, prompt_given)
+        self.obs = observe(agent, self)  # telemetry (a no-op unless instrumented)
 
     def fail(self, exc: AgentError) -> AgentError:
         """`exc` with the transcript and usage as they stand."""
@@ -150,8 +154,11 @@ class _Run:
             f"the run exceeded its time limit of {self.limits.timeout}s", limit="timeout"))
 
     def result(self, output: Any) -> RunResult:
-        return RunResult(output=output, messages=list(self.messages), tool_calls=list(self.records),
-                         usage=self.usage.model_copy(), steps=self.step, run_id=self.ctx.run_id)
+        result = RunResult(output=output, messages=list(self.messages),
+                           tool_calls=list(self.records), usage=self.usage.model_copy(),
+                           steps=self.step, run_id=self.ctx.run_id)
+        self.obs.run_result(result)
+        return result
 
     async def choose_mode(self) -> StepMode | None:
         """Close the last step's record and ask the mode policy for this step's mode."""
@@ -215,7 +222,8 @@ class _Run:
             if window is not None:
                 window.request_sent()
             try:
-                async with aclosing(self.model.stream(request)) as stream:
+                async with aclosing(self.obs.chat(self.model.stream(request), request,
+                                                  attempt)) as stream:
                     events = stream if self.deadline is None else self._until_deadline(stream)
                     async for ev in events:
                         kind = type(ev)
@@ -257,6 +265,7 @@ class _Run:
                 left = self.remaining()
                 if delay is None or (left is not None and delay > left):
                     raise self.fail(exc) from exc.__cause__  # the HTTP error, not exc itself
+                log.info("model request failed (%s); retry %d in %.2fs", exc, attempt, delay)
                 yield RequestRetry(attempt=attempt, error=str(exc), delay=delay, step=step)
                 await anyio.sleep(delay)
                 continue
@@ -369,6 +378,7 @@ class _Run:
                 call.is_error = True
                 return
             ctx = replace(self.ctx, tool_call_id=call.id)
+            handle = self.obs.tool_start(call)
             try:
                 with anyio.move_on_after(timeout) as scope:
                     value = await tool.call(ctx, call.kwargs or {})
@@ -377,12 +387,16 @@ class _Run:
                 if scope.cancelled_caught:
                     call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
                     call.is_error = True
+                    call.error_type = "TimeoutError"
+                    log.info("tool %r (call %s) timed out after %gs", call.name, call.id,
+                             timeout)
             except StopRun as exc:
                 stops.append(exc)
                 call.output = "The run was stopped by this tool."
                 if cancel is not None:
                     cancel()
             except anyio.get_cancelled_exc_class():
+                call.error_type = "cancelled"
                 if not stops:
                     raise
                 call.output = "Not run: another tool stopped the run."
@@ -391,9 +405,17 @@ class _Run:
             except ToolRetry as exc:  # the tool asks for another try with better arguments
                 call.output = f"{exc}\nFix the arguments and call {call.name!r} again."
                 call.is_error = call.retry = True
+                call.error_type = "ToolRetry"
+                log.info("tool %r (call %s) asked for a retry: %s", call.name, call.id, exc)
             except Exception as exc:  # a tool's failure is the model's to see
                 call.output = f"Error: {type(exc).__name__}: {exc}"
                 call.is_error = True
+                call.exc, call.error_type = exc, type(exc).__name__
+                log.warning("tool %r (call %s) raised %s", call.name, call.id,
+                            type(exc).__name__, exc_info=exc)
+            finally:
+                call.output = valid_utf8(call.output)  # file names, exception texts: any bytes
+                self.obs.tool_end(handle, call)
 
     def count_retries(self, calls: list[_Call]) -> None:
         """Count `ToolRetry`s per tool (a success resets); past a tool's `retries`, end."""
@@ -420,7 +442,7 @@ class _Run:
                 continue  # the structured result, not a tool execution: it is RunResult.output
             self.records.append(ToolCallRecord(id=call.id, name=call.name, arguments=call.args,
                                                result=call.output, is_error=call.is_error,
-                                               step=self.step))
+                                               step=self.step, error_type=call.error_type))
 
     def note_problems(self, message: AssistantMessage, calls: list[_Call]) -> None:
         """What went wrong in this step's calls (for the mode policy)."""
@@ -520,9 +542,13 @@ async def agent_loop(
         raise
     limits, output = run.limits, run.output
     try:
+        instructions = await _instructions(agent, run.ctx)
+    except AgentError as exc:
+        raise run.fail(exc) from exc.__cause__
+    messages.extend(_start_messages(instructions, output, prompt, history))
+    run.obs.run_start()
+    try:
         async with run.ctx.exit_stack:
-            instructions = await _instructions(agent, run.ctx)
-            messages.extend(_start_messages(instructions, output, prompt, history))
             while True:
                 run.step += 1
                 run.ctx.step = run.step
@@ -560,6 +586,9 @@ async def agent_loop(
                                 f"the model replied with {what} (no answer and no tool "
                                 f"call) {run.nudges + 1} time(s) in a row"))
                         run.nudges += 1
+                        log.info("step %d: %s, no answer; nudging the model", run.step,
+                                 "reasoning only" if thought else "an empty reply")
+                        run.obs.event("agentkit.nudge", {"agentkit.step": run.step})
                         messages.append(UserMessage(
                             content=NUDGE_REASONING_ONLY if thought else NUDGE_EMPTY))
                         continue
@@ -584,9 +613,11 @@ async def agent_loop(
                     else:
                         call.output = f"Error: {call.error}\nThe call was not run; fix it, retry."
                         call.is_error = True
+                        _note_invalid_call(run, call.id, call.name, call.error)
                         yield InvalidToolCall(id=call.id, name=call.name, error=call.error,
                                               step=run.step)
                 for broken in message.broken_tool_calls:
+                    _note_invalid_call(run, broken.id, broken.name, broken.reason)
                     yield InvalidToolCall(id=broken.id, name=broken.name, error=broken.reason,
                                           step=run.step)
 
@@ -642,11 +673,14 @@ async def agent_loop(
                     run.note_invalid(problems[-1])
                 else:
                     run.invalid_streak = 0
-    except AgentError as exc:  # also one a model raised: the transcript as it stands
-        run.fail(exc)
+    except BaseException as exc:
+        if isinstance(exc, AgentError):  # also one a model raised: the transcript as it stands
+            run.fail(exc)
+        run.obs.run_error(exc)
         raise
     finally:
         close_open_calls(messages)
+        run.obs.run_end()
 
 
 def close_open_calls(messages: list[Message]) -> None:
@@ -663,6 +697,17 @@ def close_open_calls(messages: list[Message]) -> None:
             return
         if not isinstance(msg, ToolMessage):
             return
+
+
+def _note_invalid_call(run: _Run, call_id: str, name: str, problem: str) -> None:
+    """Log and record a call that was not run (the reason may quote arguments: DEBUG only)."""
+    log.info("step %d: invalid call to %r (call %s) not run", run.step, name, call_id)
+    log.debug("invalid call %s: %s", call_id, problem)
+    attrs: dict[str, Any] = {"gen_ai.tool.name": name, "gen_ai.tool.call.id": call_id,
+                             "agentkit.step": run.step}
+    if capture_content():
+        attrs["agentkit.invalid_call.reason"] = problem
+    run.obs.event("agentkit.invalid_tool_call", attrs)
 
 
 def _broken_notice(message: AssistantMessage) -> str:

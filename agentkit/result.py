@@ -24,6 +24,7 @@ class ToolCallRecord(BaseModel):
     result: str
     is_error: bool = False
     step: int = 0
+    error_type: str | None = None  # the exception class of a call that raised ("TimeoutError")
 
 
 class RunResult(BaseModel, Generic[OutputT]):

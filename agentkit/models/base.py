@@ -103,6 +103,7 @@ class ModelResponse:
     message: AssistantMessage
     usage: Usage
     model_name: str | None = None
+    response_id: str | None = None  # the server's id of the completion, when it sent one
 
 
 ModelStreamEvent = ReasoningPart | TextPart | ToolCallPart | ModelResponse

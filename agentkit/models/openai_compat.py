@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import logging
 import os
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import fields, replace
@@ -35,6 +36,8 @@ from ..wire.profiles import (
 from .base import ModelRequest, ModelResponse, ModelSettings, ModelStreamEvent
 
 __all__ = ["DEFAULT_MODEL", "OpenAICompatModel"]
+
+log = logging.getLogger("agentkit.models")  # summaries at DEBUG; never keys or headers
 
 DEFAULT_MODEL = "qwen3-max"
 
@@ -264,6 +267,9 @@ class OpenAICompatModel:
             raise UserError(f"the request cannot be sent as JSON (check extra_body): {exc}",
                             messages=list(request.messages)) from exc
         final: list[ModelStreamEvent] = []
+        log.debug("request to %s: model=%s messages=%d tools=%d thinking=%s bytes=%d",
+                  self.base_url, self._model, len(request.messages), len(request.tools),
+                  thinking, len(payload))
         try:
             # The body is serialised once with orjson and sent as is; the response comes
             # back unread (cast_to=Response, stream=True) and is parsed line by line here.
@@ -299,8 +305,12 @@ class OpenAICompatModel:
                 raise
             raise mapped from exc
         last = final[-1]
-        if isinstance(last, ModelResponse) and last.model_name is None:
-            last.model_name = body["model"]
+        if isinstance(last, ModelResponse):
+            last.model_name = last.model_name or body["model"]
+            log.debug("response %s: model=%s finish=%s input=%d output=%d reasoning=%d",
+                      last.response_id, last.model_name, last.message.finish_reason,
+                      last.usage.input_tokens, last.usage.output_tokens,
+                      last.usage.reasoning_tokens)
         for event in final:
             yield event
 

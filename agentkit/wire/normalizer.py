@@ -103,6 +103,7 @@ class StreamNormalizer:
         self.saw_done = False
         self._output = False  # a choice carried reasoning, content or tool calls
         self.model_name: str | None = None
+        self.response_id: str | None = None
         self.usage = Usage(requests=1)
 
     # -- input -------------------------------------------------------------------
@@ -158,6 +159,9 @@ class StreamNormalizer:
             model = chunk.get("model")
             if isinstance(model, str):
                 self.model_name = model
+            rid = chunk.get("id")
+            if isinstance(rid, str) and rid:
+                self.response_id = rid
         choices = chunk.get("choices")
         if choices:
             if type(choices) is not list:
@@ -388,7 +392,8 @@ class StreamNormalizer:
             broken_tool_calls=broken,
             finish_reason=self.finish_reason,
         )
-        out.append(ModelResponse(message=message, usage=self.usage, model_name=self.model_name))
+        out.append(ModelResponse(message=message, usage=self.usage, model_name=self.model_name,
+                                 response_id=self.response_id))
         return out
 
     def _assemble_calls(self) -> tuple[list[ToolCall], list[BrokenToolCall]]:
