@@ -15,6 +15,7 @@ from .output import OutputSpec
 from .result import RunResult
 from .retry import RetryPolicy
 from .tooldef import Tool
+from .toolsets import Toolset, is_toolset
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -69,13 +70,14 @@ class Agent(Generic[OutputT]):
     """
 
     __slots__ = ("_model", "_model_spec", "_output_spec", "instructions", "limits", "name",
-                 "output_type", "settings", "thinking", "tools", "unknown_tool_handler")
+                 "output_type", "settings", "thinking", "tools", "toolsets", "unknown_tool_handler")
 
     _model: Model | None
     _model_spec: Model | str | None
     _output_spec: OutputSpec | None
     instructions: str | None
     tools: tuple[Tool, ...]
+    toolsets: tuple[Toolset, ...]  # e.g. MCP servers: their tools are listed at each run's start
     output_type: Any
     thinking: bool | None
     name: str
@@ -87,7 +89,7 @@ class Agent(Generic[OutputT]):
         self,
         model: Model | str | None = None,
         instructions: str | None = None,
-        tools: Sequence[Tool | Callable[..., Any]] = (),
+        tools: Sequence[Tool | Toolset | Callable[..., Any]] = (),
         *,
         output_type: type[OutputT] | Any = None,
         thinking: bool | None = None,
@@ -105,12 +107,15 @@ class Agent(Generic[OutputT]):
         set_(self, "_model_spec", model)
         set_(self, "_model", model if not isinstance(model, (str, type(None))) else None)
         set_(self, "instructions", instructions)
-        built = tuple(t if isinstance(t, Tool) else Tool.from_function(t) for t in tools)
+        toolsets = tuple(t for t in tools if is_toolset(t))
+        built = tuple(t if isinstance(t, Tool) else Tool.from_function(cast(Callable[..., Any], t))
+                      for t in tools if not is_toolset(t))
         names = [t.name for t in built]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise UserError(f"two tools share a name: {', '.join(dupes)}")
         set_(self, "tools", built)
+        set_(self, "toolsets", toolsets)
         set_(self, "output_type", output_type)
         set_(self, "_output_spec", OutputSpec.for_type(output_type))  # built once, shared
         set_(self, "thinking", thinking)
@@ -128,7 +133,8 @@ class Agent(Generic[OutputT]):
     def replace(self, **changes: Any) -> Agent[Any]:
         """A copy with some arguments changed."""
         base: dict[str, Any] = {
-            "model": self._model_spec, "instructions": self.instructions, "tools": self.tools,
+            "model": self._model_spec, "instructions": self.instructions,
+            "tools": (*self.tools, *self.toolsets),
             "output_type": self.output_type, "thinking": self.thinking, "name": self.name,
             "limits": self.limits, "settings": self.settings,
             "unknown_tool_handler": self.unknown_tool_handler,
@@ -152,10 +158,27 @@ class Agent(Generic[OutputT]):
         return cast(Model, self._model)
 
     async def aclose(self) -> None:
-        """Release the model's HTTP connections, if a model was created (a later run reopens)."""
-        close = getattr(self._model, "aclose", None)
-        if close is not None:
-            await close()
+        """Release the model's HTTP connections and close the toolsets (a later run reopens)."""
+        try:
+            close = getattr(self._model, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            for toolset in self.toolsets:
+                await toolset.aclose()
+
+    async def __aenter__(self) -> Agent[OutputT]:
+        """Open every toolset (connect the MCP servers); leaving closes them."""
+        from contextlib import AsyncExitStack
+
+        async with AsyncExitStack() as stack:
+            for toolset in self.toolsets:
+                await stack.enter_async_context(toolset)
+            stack.pop_all()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def stream(
         self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None

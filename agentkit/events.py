@@ -21,6 +21,7 @@ __all__ = [
     "ToolCallArgumentsDelta",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolProgress",
     "ToolResult",
 ]
 
@@ -67,6 +68,16 @@ class ToolResult(_Event):
     is_error: bool = False
 
 
+class ToolProgress(_Event):
+    """A running tool reports how far it is (e.g. an MCP server's progress notification)."""
+
+    type: Literal["tool_progress"] = "tool_progress"
+    id: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
+
+
 class InvalidToolCall(_Event):
     type: Literal["invalid_tool_call"] = "invalid_tool_call"
     id: str
@@ -102,6 +113,7 @@ AgentEvent = Annotated[
         ToolCallArgumentsDelta,
         ToolCallReady,
         ToolResult,
+        ToolProgress,
         InvalidToolCall,
         ModelRetry,
         StepFinished,

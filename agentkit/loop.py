@@ -27,6 +27,7 @@ from .errors import (
     ModelAPIError,
     ModelBehaviorError,
     StopRun,
+    UserError,
 )
 from .events import (
     AgentEvent,
@@ -41,6 +42,7 @@ from .events import (
     ToolCallStarted,
     ToolResult,
 )
+from .live import LiveEvents
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from .models.base import (
     ModelRequest,
@@ -99,8 +101,10 @@ class _Run:
         self.messages = messages
         self.usage = Usage()
         self.records: list[ToolCallRecord] = []
+        self.live: LiveEvents[StopRun | None] = LiveEvents()  # what tools emit while running
         self.ctx: RunContext[Any] = RunContext(
-            deps=deps, run_id=uuid.uuid4().hex, messages=messages, usage=self.usage)
+            deps=deps, run_id=uuid.uuid4().hex, messages=messages, usage=self.usage,
+            event_sink=self.live.emit)
         self.deadline = time.monotonic() + self.limits.timeout if self.limits.timeout else None
         self.thinking = agent.thinking if agent.thinking is not None else self.model.thinking
         self.step = 0
@@ -108,6 +112,20 @@ class _Run:
         self.total_calls = 0
         self.nudges = 0
         self.response: ModelResponse | None = None
+
+    async def add_toolsets(self) -> None:
+        """Add the tools of the agent's toolsets (MCP servers), listed now; clashes fail."""
+        from .toolsets import assemble_tools
+
+        try:
+            extra = await assemble_tools(self.agent.tools, self.agent.toolsets)
+        except AgentError as exc:
+            raise self.fail(exc) from exc
+        if self.output is not None and any(t.name == FINAL_TOOL_NAME for t in extra):
+            raise self.fail(UserError(f"a toolset offers a tool named {FINAL_TOOL_NAME!r}, "
+                                      "which structured output uses; set a prefix"))
+        self.tools.update((t.name, t) for t in extra)
+        self.specs = [t.spec for t in self.tools.values()]
 
     def fail(self, exc: AgentError) -> AgentError:
         """`exc` with the transcript and usage as they stand."""
@@ -324,6 +342,8 @@ async def agent_loop(
     limits, output = run.limits, run.output
     try:
         async with run.ctx.exit_stack:
+            if agent.toolsets:
+                await run.add_toolsets()
             while True:
                 run.step += 1
                 run.ctx.step = run.step
@@ -397,8 +417,11 @@ async def agent_loop(
                         c.output = "Not run: the final result was given in the same reply."
                         c.is_error = c is not final
                     final.output = "Final result accepted."
-                elif runnable:
-                    stop = await run.run_tools(runnable)
+                elif runnable:  # events the tools emit (tool_progress) stream as they run
+                    async with aclosing(run.live.during(run.run_tools(runnable))) as live:
+                        async for event in live:
+                            yield event
+                    stop = run.live.result
                 run.append_results(calls)
                 if message.broken_tool_calls:
                     messages.append(UserMessage(content=_broken_notice(message)))
