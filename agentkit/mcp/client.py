@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import weakref
 from contextlib import AsyncExitStack
@@ -96,7 +97,7 @@ class MCPServer:
         process's whole environment; its stderr goes to the `agentkit.mcp` logger. A crash
         fails the call in flight; the next call restarts it, at most `max_restarts` times.
         """
-        label = f"MCPServer.stdio({shlex.join([command, *args])!r})"
+        label = f"MCPServer.stdio({shlex.join([os.path.basename(command), *args])!r})"
         spec = ServerSpec("stdio", label, command=command, args=tuple(args), env=env,
                           cwd=None if cwd is None else str(cwd), mode=mode,
                           sampling_model=sampling_model, elicitation=elicitation)

@@ -11,15 +11,16 @@ from __future__ import annotations
 import base64
 import os
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from mcp.server import MCPServer
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve, Sample
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import (
     AudioContent,
     CallToolResult,
+    CreateMessageResult,
     ImageContent,
     SamplingMessage,
     TextContent,
@@ -122,13 +123,16 @@ async def add_bonus(ctx: Context) -> str:
     return "bonus added"
 
 
+def _sample(question: str) -> Sample:
+    return Sample([SamplingMessage(role="user", content=TextContent(type="text", text=question))],
+                  max_tokens=50)
+
+
 @server.tool()
-async def ask_model(question: str, ctx: Context) -> str:
+async def ask_model(question: str,
+                    answer: Annotated[CreateMessageResult, Resolve(_sample)]) -> str:
     """Ask the client's model (sampling)."""
-    result = await ctx.session.create_message(
-        messages=[SamplingMessage(role="user", content=TextContent(type="text", text=question))],
-        max_tokens=50)
-    content: Any = result.content
+    content: Any = answer.content
     return f"model said: {content.text}"
 
 
@@ -136,13 +140,50 @@ class Name(BaseModel):
     name: str
 
 
+def _ask_name() -> Elicit[Name]:
+    return Elicit("What is your name?", Name)
+
+
 @server.tool()
-async def ask_user(ctx: Context) -> str:
+async def ask_user(answer: Annotated[ElicitationResult[Name], Resolve(_ask_name)]) -> str:
     """Ask the user (elicitation)."""
-    answer = await ctx.elicit("What is your name?", Name)
     if answer.action == "accept":
         return f"hello {answer.data.name}"
     return f"user answered: {answer.action}"
+
+
+@server.tool()
+def pid() -> int:
+    """The server's process id."""
+    return os.getpid()
+
+
+@server.tool()
+async def rendezvous(directory: str, me: str, other: str) -> str:
+    """Mark `me` present, then wait (up to 10 s) for `other`: 'met' only when calls overlap."""
+    await anyio.Path(directory, me).touch()
+    for _ in range(1000):
+        if await anyio.Path(directory, other).exists():
+            return "met"
+        await anyio.sleep(0.01)
+    return "alone"
+
+
+@server.resource("notes://{name}")
+def note(name: str) -> str:
+    """A note by name."""
+    return f"the note {name}"
+
+
+@server.resource("notes://index", name="index", description="All notes")
+def index() -> str:
+    return "first, second"
+
+
+@server.prompt()
+def greet(who: str) -> str:
+    """A greeting prompt."""
+    return f"Say hello to {who}."
 
 
 if __name__ == "__main__":
