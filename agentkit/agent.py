@@ -25,6 +25,7 @@ from .settings import (
     split_settings,
 )
 from .tooldef import Tool
+from .toolsets import Toolset, is_toolset
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -98,14 +99,14 @@ class Agent(Generic[OutputT, DepsT]):
 
     __slots__ = ("_model", "_model_spec", "_output_spec", "context", "instructions",
                  "instrument", "limits", "mode", "name", "output_type", "settings", "thinking",
-                 "tools",
-                 "unknown_tool_handler")
+                 "tools", "toolsets", "unknown_tool_handler")
 
     _model: Model | None
     _model_spec: Model | str | None
     _output_spec: OutputSpec | None
     instructions: Instructions[DepsT]
     tools: tuple[Tool, ...]
+    toolsets: tuple[Toolset, ...]  # e.g. MCP servers: their tools are listed at each run's start
     output_type: Any
     thinking: bool | None
     name: str
@@ -120,7 +121,7 @@ class Agent(Generic[OutputT, DepsT]):
         self,
         model: Model | str | None = None,
         instructions: Instructions[DepsT] = None,
-        tools: Sequence[Tool | Callable[..., Any]] = (),
+        tools: Sequence[Tool | Toolset | Callable[..., Any]] = (),
         *,
         output_type: type[OutputT] | None = None,
         deps_type: type[DepsT] | None = None,
@@ -142,7 +143,9 @@ class Agent(Generic[OutputT, DepsT]):
         set_(self, "_model_spec", model)
         set_(self, "_model", model if not isinstance(model, (str, type(None))) else None)
         set_(self, "instructions", instructions)
-        built = tuple(t if isinstance(t, Tool) else Tool.from_function(t) for t in tools)
+        toolsets = tuple(t for t in tools if is_toolset(t))
+        built = tuple(t if isinstance(t, Tool) else Tool.from_function(cast(Callable[..., Any], t))
+                      for t in tools if not is_toolset(t))
         names = [t.name for t in built]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -151,6 +154,7 @@ class Agent(Generic[OutputT, DepsT]):
             raise UserError(f"a tool is named {FINAL_TOOL_NAME!r}, the name the structured "
                             "output uses with output_type set: rename the tool")
         set_(self, "tools", built)
+        set_(self, "toolsets", toolsets)
         set_(self, "output_type", output_type)
         set_(self, "_output_spec", OutputSpec.for_type(output_type))  # built once, shared
         set_(self, "thinking", check_thinking(other.get("thinking")))
@@ -179,7 +183,8 @@ class Agent(Generic[OutputT, DepsT]):
     def replace(self, **changes: Any) -> Agent[Any, Any]:
         """A copy with some constructor arguments or settings changed (checked again)."""
         base: dict[str, Any] = {
-            "model": self._model_spec, "instructions": self.instructions, "tools": self.tools,
+            "model": self._model_spec, "instructions": self.instructions,
+            "tools": (*self.tools, *self.toolsets),
             "output_type": self.output_type, "thinking": self.thinking, "name": self.name,
             "limits": self.limits, "settings": self.settings,
             "unknown_tool_handler": self.unknown_tool_handler,
@@ -224,10 +229,27 @@ class Agent(Generic[OutputT, DepsT]):
         return cast(Model, self._model)
 
     async def aclose(self) -> None:
-        """Release the model's HTTP connections, if a model was created (a later run reopens)."""
-        close = getattr(self._model, "aclose", None)
-        if close is not None:
-            await close()
+        """Release the model's HTTP connections and close the toolsets (a later run reopens)."""
+        try:
+            close = getattr(self._model, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            for toolset in self.toolsets:
+                await toolset.aclose()
+
+    async def __aenter__(self) -> Agent[OutputT, DepsT]:
+        """Open every toolset (connect the MCP servers); leaving closes them."""
+        from contextlib import AsyncExitStack
+
+        async with AsyncExitStack() as stack:
+            for toolset in self.toolsets:
+                await stack.enter_async_context(toolset)
+            stack.pop_all()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def stream(
         self,

@@ -22,6 +22,7 @@ __all__ = [
     "ToolCallArgumentsDelta",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolProgress",
     "ToolResult",
 ]
 
@@ -66,6 +67,16 @@ class ToolResult(_Event):
     name: str
     content: str
     is_error: bool = False
+
+
+class ToolProgress(_Event):
+    """A running tool reports how far it is (e.g. an MCP server's progress notification)."""
+
+    type: Literal["tool_progress"] = "tool_progress"
+    id: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
 
 
 class InvalidToolCall(_Event):
@@ -118,6 +129,7 @@ AgentEvent = Annotated[
         ToolCallArgumentsDelta,
         ToolCallReady,
         ToolResult,
+        ToolProgress,
         InvalidToolCall,
         RequestRetry,
         StepFinished,

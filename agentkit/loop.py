@@ -49,6 +49,7 @@ from .events import (
     ToolCallStarted,
     ToolResult,
 )
+from .live import LiveEvents
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from .models.base import (
     ModelRequest,
@@ -117,8 +118,10 @@ class _Run:
         self.messages = messages
         self.usage = Usage()
         self.records: list[ToolCallRecord] = []
+        self.live: LiveEvents[None] = LiveEvents()  # what tools emit while running
         self.ctx: RunContext[Any] = RunContext(
-            deps=deps, run_id=uuid.uuid4().hex, messages=messages, usage=self.usage)
+            deps=deps, run_id=uuid.uuid4().hex, messages=messages, usage=self.usage,
+            event_sink=self.live.emit)
         self.deadline = time.monotonic() + self.limits.timeout if self.limits.timeout else None
         self.thinking = agent.thinking if agent.thinking is not None else self.model.thinking
         self.step = 0
@@ -138,6 +141,20 @@ class _Run:
         self.window = None if agent.context is None else ContextManager(
             agent.context, getattr(self.model, "profile", None), self.specs, prompt_given)
         self.obs = observe(agent, self)  # telemetry (a no-op unless instrumented)
+
+    async def add_toolsets(self) -> None:
+        """Add the tools of the agent's toolsets (MCP servers), listed now; clashes fail."""
+        from .toolsets import assemble_tools
+
+        try:
+            extra = await assemble_tools(self.agent.tools, self.agent.toolsets)
+        except AgentError as exc:
+            raise self.fail(exc) from exc
+        if self.output is not None and any(t.name == FINAL_TOOL_NAME for t in extra):
+            raise self.fail(UserError(f"a toolset offers a tool named {FINAL_TOOL_NAME!r}, "
+                                      "which structured output uses; set a prefix"))
+        self.tools.update((t.name, t) for t in extra)
+        self.specs = [t.spec for t in self.tools.values()]
 
     def fail(self, exc: AgentError) -> AgentError:
         """`exc` with the transcript and usage as they stand."""
@@ -417,6 +434,14 @@ class _Run:
                 call.output = valid_utf8(call.output)  # file names, exception texts: any bytes
                 self.obs.tool_end(handle, call)
 
+    async def drain_tools(self, calls: list[_Call], reported: set[str]) -> None:
+        """Run the calls; each `tool_result` goes out (through `live`) as its call completes."""
+        async with aclosing(self.run_tools(calls)) as finished:
+            async for call in finished:
+                reported.add(call.id)
+                self.live.emit(ToolResult(id=call.id, name=call.name, content=call.output,
+                                          is_error=call.is_error, step=self.step))
+
     def count_retries(self, calls: list[_Call]) -> None:
         """Count `ToolRetry`s per tool (a success resets); past a tool's `retries`, end."""
         for call in calls:
@@ -549,6 +574,8 @@ async def agent_loop(
     run.obs.run_start()
     try:
         async with run.ctx.exit_stack:
+            if agent.toolsets:
+                await run.add_toolsets()
             while True:
                 run.step += 1
                 run.ctx.step = run.step
@@ -640,12 +667,11 @@ async def agent_loop(
                         c.output = "Not run: the final result was given in the same reply."
                         c.is_error = c is not final
                     final.output = "Final result accepted."
-                elif runnable:
-                    async with aclosing(run.run_tools(runnable)) as finished:
-                        async for call in finished:  # each result as its call completes
-                            reported.add(call.id)
-                            yield ToolResult(id=call.id, name=call.name, content=call.output,
-                                             is_error=call.is_error, step=run.step)
+                elif runnable:  # each result as its call completes; tool events as they come
+                    async with aclosing(run.live.during(run.drain_tools(runnable, reported))) \
+                            as live:
+                        async for event in live:
+                            yield event
                 stop = run.stop
                 run.append_results(calls)  # the transcript keeps call order
                 run.note_problems(message, calls)
