@@ -12,6 +12,7 @@ from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .approval import Approve, Deny, PendingApproval, RunState
     from .context import RunContext
     from .errors import (
         AgentError,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     )
     from .events import (
         AgentEvent,
+        ApprovalRequired,
         InvalidToolCall,
         ModelRetry,
         RunFinished,
@@ -54,6 +56,11 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "Agent": "agent",
+    "Approve": "approval",
+    "Deny": "approval",
+    "PendingApproval": "approval",
+    "RunState": "approval",
+    "ApprovalRequired": "events",
     "RunContext": "context",
     "AgentError": "errors",
     "InvalidToolCallsExceeded": "errors",
@@ -94,7 +101,10 @@ __all__ = [
     "Agent",
     "AgentError",
     "AgentEvent",
+    "ApprovalRequired",
+    "Approve",
     "AssistantMessage",
+    "Deny",
     "InvalidToolCall",
     "InvalidToolCallsExceeded",
     "LimitExceeded",
@@ -103,9 +113,11 @@ __all__ = [
     "ModelBehaviorError",
     "ModelRetry",
     "ModelSettings",
+    "PendingApproval",
     "RunContext",
     "RunFinished",
     "RunResult",
+    "RunState",
     "StepFinished",
     "StopRun",
     "SystemMessage",

@@ -17,7 +17,11 @@ from .retry import RetryPolicy
 from .tooldef import Tool
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
+
+    from .approval import Approve, Deny, RunState
+    from .sessions import Session
 
 __all__ = ["Agent", "AgentStream", "Limits"]
 
@@ -158,34 +162,75 @@ class Agent(Generic[OutputT]):
             await close()
 
     def stream(
-        self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None
+        self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None,
+        session: Session | None = None,
     ) -> AgentStream:
         """The run's events as an async iterator; the last event is `RunFinished`.
 
         Leaving the `async for` early, or cancelling the task, stops the model request and
-        the running tools; `stream.messages` holds the transcript as it stands.
+        the running tools; `stream.messages` holds the transcript as it stands. `session`
+        (`agentkit.sessions`) loads the history and stores each completed exchange.
         """
-        return AgentStream(self, prompt, list(history or []), deps)
+        if session is not None and history:
+            raise UserError("pass either history= or session=, not both")
+        return AgentStream(self, prompt, list(history or []), deps, session=session)
 
     async def run(
-        self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None
+        self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None,
+        session: Session | None = None,
     ) -> RunResult:
         """Run to the end and return the result (the stream, drained)."""
-        async with self.stream(prompt, history=history, deps=deps) as events:
-            async for event in events:
-                if isinstance(event, RunFinished):
-                    return event.result
-        raise RuntimeError("the run ended without a result")  # pragma: no cover
+        return await _drain(self.stream(prompt, history=history, deps=deps, session=session))
 
     def run_sync(
-        self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None
+        self, prompt: str | None, *, history: Sequence[Message] | None = None, deps: Any = None,
+        session: Session | None = None,
     ) -> RunResult:
         """`run` for scripts: starts an event loop. Not for use inside one."""
+        return self._sync(lambda: self.run(prompt, history=history, deps=deps, session=session))
+
+    def resume_stream(
+        self, state: RunState | None = None, *,
+        decisions: Mapping[str, Approve | Deny] | None = None,
+        session: Session | None = None, deps: Any = None,
+    ) -> AgentStream:
+        """Continue a paused run (`result.state`, or the one stored in `session`).
+
+        Approved calls run, denied ones (and calls without a decision) get an error result
+        the model sees; then the loop goes on. The model is not asked again for the paused
+        step, and a state resumes once (with a session, across processes).
+        """
+        from .hooks import Resume
+
+        if state is None and session is None:
+            raise UserError("resume() needs the paused run's state, or session=")
+        return AgentStream(self, None, [], deps, session=session,
+                           resume=Resume(state, dict(decisions or {})))
+
+    async def resume(
+        self, state: RunState | None = None, *,
+        decisions: Mapping[str, Approve | Deny] | None = None,
+        session: Session | None = None, deps: Any = None,
+    ) -> RunResult:
+        """`resume_stream`, drained: the result of the continued run."""
+        return await _drain(self.resume_stream(state, decisions=decisions, session=session,
+                                               deps=deps))
+
+    def resume_sync(
+        self, state: RunState | None = None, *,
+        decisions: Mapping[str, Approve | Deny] | None = None,
+        session: Session | None = None, deps: Any = None,
+    ) -> RunResult:
+        """`resume` for scripts: starts an event loop. Not for use inside one."""
+        return self._sync(lambda: self.resume(state, decisions=decisions, session=session,
+                                              deps=deps))
+
+    def _sync(self, run: Callable[[], Any]) -> RunResult:
         import anyio
 
         async def main() -> RunResult:
             try:
-                return await self.run(prompt, history=history, deps=deps)
+                return cast(RunResult, await run())
             finally:
                 await self.aclose()  # the event loop ends with this call: release the pool
 
@@ -198,17 +243,25 @@ class Agent(Generic[OutputT]):
         raise UserError("run_sync() was called inside an event loop; use `await agent.run()`")
 
 
+async def _drain(stream: AgentStream) -> RunResult:
+    async with stream as events:
+        async for event in events:
+            if isinstance(event, RunFinished):
+                return event.result
+    raise RuntimeError("the run ended without a result")  # pragma: no cover
+
+
 class AgentStream:
     """Async iterator over a run's events; also an async context manager that closes it."""
 
     def __init__(self, agent: Agent[Any], prompt: str | None, history: list[Message],
-                 deps: Any) -> None:
+                 deps: Any, **loop_options: Any) -> None:
         from .loop import agent_loop
 
         self.messages: list[Message] = []
         self.result: RunResult | None = None
         self._gen: AsyncGenerator[AgentEvent, None] = agent_loop(
-            agent, prompt, history=history, deps=deps, transcript=self.messages)
+            agent, prompt, history=history, deps=deps, transcript=self.messages, **loop_options)
 
     def __aiter__(self) -> AsyncIterator[AgentEvent]:
         return self

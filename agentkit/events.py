@@ -12,6 +12,7 @@ from .usage import Usage
 
 __all__ = [
     "AgentEvent",
+    "ApprovalRequired",
     "InvalidToolCall",
     "ModelRetry",
     "RunFinished",
@@ -83,6 +84,16 @@ class ModelRetry(_Event):
     delay: float
 
 
+class ApprovalRequired(_Event):
+    """A call waits for a person's decision; the run ends paused (`RunResult.state`)."""
+
+    type: Literal["approval_required"] = "approval_required"
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    arguments_hash: str
+
+
 class StepFinished(_Event):
     type: Literal["step_finished"] = "step_finished"
     usage: Usage
@@ -104,6 +115,7 @@ AgentEvent = Annotated[
         ToolResult,
         InvalidToolCall,
         ModelRetry,
+        ApprovalRequired,
         StepFinished,
         RunFinished,
     ],

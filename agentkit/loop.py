@@ -30,6 +30,7 @@ from .errors import (
 )
 from .events import (
     AgentEvent,
+    ApprovalRequired,
     InvalidToolCall,
     ModelRetry,
     RunFinished,
@@ -41,6 +42,7 @@ from .events import (
     ToolCallStarted,
     ToolResult,
 )
+from .hooks import Resume, RunHooks
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from .models.base import (
     ModelRequest,
@@ -59,6 +61,7 @@ from .wire.profiles import NUDGE_REASONING_ONLY
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .sessions import Session
 
 __all__ = ["agent_loop", "close_open_calls"]
 
@@ -108,6 +111,7 @@ class _Run:
         self.total_calls = 0
         self.nudges = 0
         self.response: ModelResponse | None = None
+        self.replay: ModelResponse | None = None  # a resumed run's paused reply, not re-asked
 
     def fail(self, exc: AgentError) -> AgentError:
         """`exc` with the transcript and usage as they stand."""
@@ -132,7 +136,9 @@ class _Run:
         request = ModelRequest(messages=self.messages, tools=self.specs,
                                settings=self.agent.settings, thinking=self.thinking)
         step, attempt = self.step, 0
-        self.response = None
+        self.response, self.replay = self.replay, None
+        if self.response is not None:
+            return
         while True:
             ids: dict[int, str] = {}
             try:
@@ -312,24 +318,32 @@ async def agent_loop(
     history: list[Message] | None = None,
     deps: Any = None,
     transcript: list[Message] | None = None,
+    session: Session | None = None,
+    resume: Resume | None = None,
 ) -> AsyncGenerator[AgentEvent, None]:
     """Run `agent` on `prompt` and yield its events; the last one is `RunFinished`.
 
     `transcript`, when given, is the list the run appends to: it stays consistent (every
     tool call answered) however the run ends, so a caller keeps it after any failure.
+    `session` loads the history and keeps each completed exchange; `resume` continues a
+    paused run (`agentkit.hooks`).
     """
     messages = transcript if transcript is not None else []
     run = _Run(agent, messages, deps)
-    messages.extend(_start_messages(agent, run.output, prompt, history))
+    hooks = RunHooks(run, session, resume)
     limits, output = run.limits, run.output
     try:
         async with run.ctx.exit_stack:
+            history = await hooks.start(history)
+            messages.extend(_start_messages(agent, run.output, prompt, history))
+            await hooks.commit(since=len(messages) - (prompt is not None))  # the prompt
             while True:
                 run.step += 1
                 run.ctx.step = run.step
                 if run.step > limits.max_steps:
                     raise run.fail(LimitExceeded(
                         f"the run reached max_steps={limits.max_steps}", limit="max_steps"))
+                replayed = run.replay is not None
                 async for event in run.model_turn():
                     yield event
                 response = run.response
@@ -337,8 +351,9 @@ async def agent_loop(
                 run.usage.add(response.usage)
                 message = response.message
                 messages.append(message)
-                yield StepFinished(usage=response.usage, finish_reason=message.finish_reason,
-                                   step=run.step)
+                if not replayed:
+                    yield StepFinished(usage=response.usage, finish_reason=message.finish_reason,
+                                       step=run.step)
                 if limits.token_budget is not None and run.usage.total_tokens > limits.token_budget:
                     raise run.fail(LimitExceeded(
                         f"the run used {run.usage.total_tokens} tokens, over its budget of "
@@ -353,6 +368,7 @@ async def agent_loop(
                         run.nudges += 1
                         messages.append(UserMessage(content=NUDGE_REASONING_ONLY))
                         continue
+                    await hooks.commit()
                     if output is None:
                         yield RunFinished(result=run.result(message.content), step=run.step)
                         return
@@ -378,6 +394,13 @@ async def agent_loop(
                 for broken in message.broken_tool_calls:
                     yield InvalidToolCall(id=broken.id, name=broken.name, error=broken.reason,
                                           step=run.step)
+                paused = await hooks.gate(calls)  # a call needs approval: none of them runs
+                if paused is not None:
+                    for p in paused.pending_approvals:
+                        yield ApprovalRequired(id=p.id, name=p.name, arguments=p.arguments,
+                                               arguments_hash=p.arguments_hash, step=run.step)
+                    yield RunFinished(result=paused, step=run.step)
+                    return
 
                 runnable = [c for c in calls if c.tool is not None]
                 run.total_calls += sum(1 for c in runnable if c.name != FINAL_TOOL_NAME)
@@ -402,6 +425,7 @@ async def agent_loop(
                 run.append_results(calls)
                 if message.broken_tool_calls:
                     messages.append(UserMessage(content=_broken_notice(message)))
+                await hooks.commit()  # the exchange is complete
                 for call in calls:
                     yield ToolResult(id=call.id, name=call.name, content=call.output,
                                      is_error=call.is_error, step=run.step)

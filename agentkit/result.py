@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .messages import Message
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from .approval import PendingApproval, RunState
 
 __all__ = ["RunResult", "ToolCallRecord"]
 
@@ -32,3 +35,10 @@ class RunResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     steps: int = 0
     run_id: str = ""
+    # "paused": a call waits for a person's approval; resume with `agent.resume(state, ...)`
+    status: Literal["completed", "paused"] = "completed"
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    state: RunState | None = None
+
+
+from . import approval as _approval  # noqa: E402, F401  (defines the two types above)

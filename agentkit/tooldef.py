@@ -17,6 +17,8 @@ from .models.base import ToolSpec
 __all__ = ["Tool", "ToolArgumentsError", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+# needs_approval: a bool, or (ctx, arguments) -> bool (sync or async)
+ApprovalRule = bool | Callable[[RunContext[Any], dict[str, Any]], Any]
 
 
 class ToolArgumentsError(ValueError):
@@ -40,6 +42,7 @@ class Tool:
         takes_context: bool = False,
         args_model: type[BaseModel] | None = None,
         timeout: float | None = None,
+        needs_approval: ApprovalRule = False,
     ) -> None:
         self.function = function
         self.name = name
@@ -48,6 +51,8 @@ class Tool:
         self.takes_context = takes_context
         self.args_model = args_model
         self.timeout = timeout
+        # True, or rule(ctx, arguments) -> bool: a person approves each call before it runs
+        self.needs_approval = needs_approval
         self.is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
             getattr(function, "__call__", None)  # noqa: B004 - async callable objects
         )
@@ -64,6 +69,7 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         timeout: float | None = None,
+        needs_approval: ApprovalRule = False,
     ) -> Tool:
         from .schema import function_schema
 
@@ -76,6 +82,7 @@ class Tool:
             takes_context=fs.takes_context,
             args_model=fs.model,
             timeout=timeout,
+            needs_approval=needs_approval,
         )
 
     @classmethod
@@ -88,13 +95,15 @@ class Tool:
         *,
         takes_context: bool = False,
         timeout: float | None = None,
+        needs_approval: ApprovalRule = False,
     ) -> Tool:
         """A tool from a raw JSON schema; `function` receives the arguments as keywords."""
         from jsonschema.validators import validator_for
 
         validator_for(parameters).check_schema(parameters)
         return cls(function, name=name, description=description, parameters=parameters,
-                   takes_context=takes_context, timeout=timeout)
+                   takes_context=takes_context, timeout=timeout,
+                   needs_approval=needs_approval)
 
     @functools.cached_property
     def spec(self) -> ToolSpec:
@@ -159,7 +168,8 @@ def tool(function: F, /) -> Tool: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, timeout: float | None = None
+    *, name: str | None = None, description: str | None = None, timeout: float | None = None,
+    needs_approval: ApprovalRule = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -170,16 +180,19 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    needs_approval: ApprovalRule = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a sync or async function into a `Tool`.
 
     The JSON schema comes from the type hints (through pydantic), descriptions from the
     docstring and from `Annotated[..., Field(description=...)]`. A first parameter typed
-    `RunContext` receives the run context.
+    `RunContext` receives the run context. `needs_approval=True` (or a function
+    `(ctx, arguments) -> bool`) pauses the run for a person's decision before each call.
     """
 
     def wrap(fn: Callable[..., Any]) -> Tool:
-        return Tool.from_function(fn, name=name, description=description, timeout=timeout)
+        return Tool.from_function(fn, name=name, description=description, timeout=timeout,
+                                  needs_approval=needs_approval)
 
     return wrap(function) if function is not None else wrap
 
