@@ -60,9 +60,13 @@ def _lock_key(session_id: str) -> int:
 
 async def _load(conn: AsyncConnection[Any], session_id: str, expire_before: float | None,
                 drop_expired: bool) -> tuple[list[Message], RunState | None]:
-    cur = await conn.execute("SELECT updated, paused::text FROM agentkit_sessions WHERE id=%s",
-                             (session_id,))
-    row = await cur.fetchone()
+    async with conn.pipeline():  # both queries in one round trip
+        head = await conn.execute("SELECT updated, paused::text FROM agentkit_sessions "
+                                  "WHERE id=%s", (session_id,))
+        body = await conn.execute("SELECT seq, v, data::text FROM agentkit_messages "
+                                  "WHERE session_id=%s ORDER BY seq", (session_id,))
+    row = await head.fetchone()
+    rows = await body.fetchall()
     if row is None:
         return [], None
     if expire_before is not None and row[0] < expire_before:
@@ -70,39 +74,40 @@ async def _load(conn: AsyncConnection[Any], session_id: str, expire_before: floa
             await conn.execute("DELETE FROM agentkit_sessions WHERE id=%s AND updated < %s",
                                (session_id, expire_before))
         return [], None
-    cur = await conn.execute("SELECT seq, v, data::text FROM agentkit_messages "
-                             "WHERE session_id=%s ORDER BY seq", (session_id,))
-    rows = await cur.fetchall()
     messages = [m for seq, v, data in rows
                 if (m := decode_message(session_id, seq, v, data)) is not None]
     return messages, decode_state(session_id, row[1])
 
 
+# One statement (so one round trip, and atomic in autocommit mode): upsert the session row,
+# take the next sequence numbers from its count, insert the rows, optionally set `paused`.
+_APPEND = """
+WITH s AS (
+    INSERT INTO agentkit_sessions AS s (id, created, updated, message_count, paused)
+    VALUES (%(id)s, %(now)s, %(now)s, %(n)s, %(state)s::jsonb)
+    ON CONFLICT (id) DO UPDATE SET updated = EXCLUDED.updated,
+        message_count = s.message_count + EXCLUDED.message_count,
+        paused = CASE WHEN %(set_paused)s THEN EXCLUDED.paused ELSE s.paused END
+    RETURNING message_count)
+INSERT INTO agentkit_messages (session_id, seq, v, data)
+SELECT %(id)s, s.message_count - %(n)s + t.ord - 1, %(v)s, t.data
+FROM s, unnest(%(rows)s::jsonb[]) WITH ORDINALITY AS t (data, ord)
+"""
+
+
 async def _append(conn: AsyncConnection[Any], session_id: str, messages: Sequence[Message],
                   paused: Any, expire_before: float | None) -> None:
     rows = [encode_message(m).decode() for m in messages]
-    state = None if paused is None or paused is KEEP else paused.model_dump_json()
-    now = time.time()
+    params = {"id": session_id, "now": time.time(), "n": len(rows), "rows": rows,
+              "v": SCHEMA_VERSION, "set_paused": paused is not KEEP,
+              "state": None if paused is None or paused is KEEP else paused.model_dump_json()}
+    if expire_before is None:
+        await conn.execute(_APPEND, params)
+        return
     async with conn.transaction():
-        if expire_before is not None:
-            await conn.execute("DELETE FROM agentkit_sessions WHERE id=%s AND updated < %s",
-                               (session_id, expire_before))
-        cur = await conn.execute(
-            "INSERT INTO agentkit_sessions AS s (id, created, updated, message_count) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET updated=EXCLUDED.updated, "
-            "message_count = s.message_count + EXCLUDED.message_count RETURNING message_count",
-            (session_id, now, now, len(rows)))
-        row = await cur.fetchone()
-        assert row is not None
-        first = row[0] - len(rows)
-        if rows:
-            async with conn.cursor() as c:
-                await c.executemany(
-                    "INSERT INTO agentkit_messages VALUES (%s, %s, %s, %s::jsonb)",
-                    [(session_id, first + i, SCHEMA_VERSION, r) for i, r in enumerate(rows)])
-        if paused is not KEEP:
-            await conn.execute("UPDATE agentkit_sessions SET paused=%s::jsonb WHERE id=%s",
-                               (state, session_id))
+        await conn.execute("DELETE FROM agentkit_sessions WHERE id=%s AND updated < %s",
+                           (session_id, expire_before))
+        await conn.execute(_APPEND, params)
 
 
 class _Lease:
@@ -194,7 +199,6 @@ class PostgresBackend:
     async def lease(self, session_id: str, wait: float, expire_before: float | None
                     ) -> _Lease:
         pool = await self.pool()
-        deadline = time.monotonic() + wait
         try:
             conn = await pool.getconn(timeout=max(wait, 0.001))
         except Exception as exc:
@@ -202,17 +206,20 @@ class PostgresBackend:
                               f"{wait:g}s") from exc
         key = _lock_key(session_id)
         try:
-            while True:
-                cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-                row = await cur.fetchone()
-                if row is not None and row[0]:
-                    break
-                if time.monotonic() > deadline:
-                    raise SessionBusy(f"session {session_id!r} is in use by another run "
-                                      f"(waited {wait:g}s)")
-                await anyio.sleep(0.02)
+            import psycopg
+
+            async with conn.transaction():  # the wait limit, for this statement only
+                await conn.execute("SELECT set_config('lock_timeout', %s, true)",
+                                   (f"{max(1, int(wait * 1000))}ms",))
+                await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        except psycopg.errors.LockNotAvailable:
+            with anyio.CancelScope(shield=True):
+                await pool.putconn(conn)
+            raise SessionBusy(f"session {session_id!r} is in use by another run (waited "
+                              f"{wait:g}s)") from None
         except BaseException:
             with anyio.CancelScope(shield=True):
+                await conn.close()  # a wait cut short: never hand back a half-locked connection
                 await pool.putconn(conn)
             raise
         return _Lease(self, conn, session_id, key, expire_before)

@@ -93,7 +93,7 @@ class _Lease:
     """A run's hold on one SQLite session."""
 
     def __init__(self, backend: SQLiteBackend, session_id: str, offset: int | None,
-                 lock: anyio.Lock, expire_before: float | None) -> None:
+                 lock: anyio.Semaphore, expire_before: float | None) -> None:
         self.backend = backend
         self.session_id = session_id
         self.offset = offset
@@ -129,7 +129,7 @@ class SQLiteBackend:
         self._conn: sqlite3.Connection | None = None
         self._mutex = threading.Lock()
         self.lock_fd: int | None = None
-        self._local: dict[str, list[Any]] = {}  # session id -> [anyio.Lock, users]
+        self._local: dict[str, list[Any]] = {}  # session id -> [Semaphore(1), users]
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -170,9 +170,9 @@ class SQLiteBackend:
     async def lease(self, session_id: str, wait: float, expire_before: float | None
                     ) -> _Lease:
         deadline = time.monotonic() + wait
-        entry = self._local.setdefault(session_id, [anyio.Lock(), 0])
+        entry = self._local.setdefault(session_id, [anyio.Semaphore(1), 0])
         entry[1] += 1
-        lock: anyio.Lock = entry[0]
+        lock: anyio.Semaphore = entry[0]
         try:
             with anyio.fail_after(wait):
                 await lock.acquire()
@@ -198,7 +198,7 @@ class SQLiteBackend:
             raise
         return _Lease(self, session_id, offset, lock, expire_before)
 
-    def release_local(self, session_id: str, lock: anyio.Lock | None) -> None:
+    def release_local(self, session_id: str, lock: anyio.Semaphore | None) -> None:
         """Release the in-process lock (if held) and forget it when nobody waits for it."""
         entry = self._local[session_id]
         if lock is not None:
