@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .errors import UserError
 from .messages import AssistantMessage, Message
@@ -150,11 +150,15 @@ def resolve_decisions(state: RunState, decisions: Mapping[str, Any] | None
                 or arguments_hash(tc.name, actual) != p.arguments_hash:
             raise UserError(f"the paused state does not match its reply for call {call_id!r} "
                             "(was it edited?); nothing was run")
-        decision = decisions.get(call_id)
-        if decision is None:
-            decision = Deny(message=f"{NOT_APPROVED} (no decision was given)")
-        elif isinstance(decision, Mapping):
-            decision = DECISION_ADAPTER.validate_python(decision)
+        if call_id not in decisions:
+            out[call_id] = Deny(message=f"{NOT_APPROVED} (no decision was given)")
+            continue
+        decision = decisions[call_id]
+        if isinstance(decision, Mapping):  # a decision as JSON: {"kind": "approve"|"deny", ...}
+            try:
+                decision = DECISION_ADAPTER.validate_python(decision)
+            except ValidationError as exc:
+                raise UserError(f"the decision for {call_id!r} is invalid: {exc}") from None
         if not isinstance(decision, (Approve, Deny)):
             raise UserError(f"the decision for {call_id!r} must be Approve() or Deny(...), "
                             f"not {decision!r}")

@@ -128,7 +128,8 @@ CHILD = textwrap.dedent("""
 
     async def main():
         store = open_store(os.environ["STORE_URL"])
-        model = ScriptedModel([tool_step(call("work", {"n": 1})), tool_step(call("work", {"n": 2}))])
+        model = ScriptedModel([tool_step(call("work", {"n": 1})),
+                               tool_step(call("work", {"n": 2}))])
         await Agent(model, None, [work]).run("start", session=store.session("k"))
 
     anyio.run(main)
@@ -139,18 +140,14 @@ async def test_a_process_killed_mid_run_leaves_a_session_that_continues(
         store_url: str, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     env = {**os.environ, "STORE_URL": store_url, "MARKER": str(marker)}
-    child = subprocess.Popen([sys.executable, "-c", CHILD], env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert child.poll() is None, "the child run ended early"
-            assert time.monotonic() < deadline
-            await anyio.sleep(0.05)
+    async with await anyio.open_process([sys.executable, "-c", CHILD], env=env, cwd=ROOT,
+                                        stdout=None, stderr=None) as child:
+        with anyio.fail_after(60):
+            while not marker.exists():
+                assert child.returncode is None, "the child run ended early"
+                await anyio.sleep(0.05)
         child.send_signal(signal.SIGKILL)
-        child.wait(10)
-    finally:
-        if child.poll() is None:
-            child.kill()
+        await child.wait()
     agent = Agent(ScriptedModel([reply("continued")]), None, [add])
     async with open_store(store_url, lock_timeout=5) as store:
         s = store.session("k")
