@@ -17,6 +17,7 @@ logging.getLogger("agentkit").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .approval import Approve, Deny, PendingApproval, RunState
     from .compaction import ContextPolicy
     from .context import RunContext
     from .errors import (
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     )
     from .events import (
         AgentEvent,
+        ApprovalRequired,
         ContextCompacted,
         InvalidToolCall,
         RequestRetry,
@@ -72,6 +74,11 @@ _EXPORTS: dict[str, str] = {
     "ContextCompacted": "events",
     "CompactionMarker": "messages",
     "StepMode": "modes",
+    "Approve": "approval",
+    "Deny": "approval",
+    "PendingApproval": "approval",
+    "RunState": "approval",
+    "ApprovalRequired": "events",
     "RunContext": "context",
     "AgentError": "errors",
     "InvalidToolCallsExceeded": "errors",
@@ -115,11 +122,14 @@ __all__ = [
     "Agent",
     "AgentError",
     "AgentEvent",
+    "ApprovalRequired",
+    "Approve",
     "AssistantMessage",
     "CompactionMarker",
     "ContextCompacted",
     "ContextOverflow",
     "ContextPolicy",
+    "Deny",
     "InvalidToolCall",
     "InvalidToolCallsExceeded",
     "LimitExceeded",
@@ -127,11 +137,13 @@ __all__ = [
     "ModelAPIError",
     "ModelBehaviorError",
     "ModelSettings",
+    "PendingApproval",
     "RequestRetry",
     "RunContext",
     "RunFinished",
     "RunResult",
     "RunSettings",
+    "RunState",
     "StepFinished",
     "StepMode",
     "StopRun",

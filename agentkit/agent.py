@@ -30,8 +30,10 @@ from .toolsets import Toolset, is_toolset
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from .approval import Approve, Deny, RunState
     from .compaction import ContextPolicy
     from .modes import ModePolicy
+    from .sessions import Session
 
 __all__ = ["Agent", "AgentStream", "Instructions", "Limits"]
 
@@ -258,6 +260,7 @@ class Agent(Generic[OutputT, DepsT]):
         history: Sequence[Message] | None = None,
         deps: DepsT | None = None,
         transcript: list[Message] | None = None,
+        session: Session | None = None,
         settings: RunSettings | None = None,
         **overrides: Unpack[RunSettings],
     ) -> AgentStream[OutputT]:
@@ -268,16 +271,20 @@ class Agent(Generic[OutputT, DepsT]):
 
         Leaving the block (after a `break`, an error or a cancellation) stops the model
         request and the running tools. `stream.messages` (or `transcript`, a list the
-        caller passes) holds the transcript as it stands. `settings` and keyword overrides
-        change limits and model settings for this run only.
+        caller passes) holds the transcript as it stands. `session` (`agentkit.sessions`)
+        loads the history and stores each completed exchange. `settings` and keyword
+        overrides change limits and model settings for this run only.
         """
-        if prompt is None and not any(
+        if session is not None and history:
+            raise UserError("pass either history= or session=, not both")
+        if session is None and prompt is None and not any(
                 not isinstance(m, SystemMessage) for m in history or ()):
             raise UserError("nothing to answer: the prompt is None and the history has no "
                             "messages (pass a prompt, or a history ending where the model "
                             "should go on)")
         agent = self._for_run(settings, overrides)
-        return AgentStream(agent, prompt, list(history or []), deps, transcript)
+        return AgentStream(agent, prompt, list(history or []), deps, transcript,
+                           session=session)
 
     async def run(
         self,
@@ -286,6 +293,7 @@ class Agent(Generic[OutputT, DepsT]):
         history: Sequence[Message] | None = None,
         deps: DepsT | None = None,
         transcript: list[Message] | None = None,
+        session: Session | None = None,
         settings: RunSettings | None = None,
         **overrides: Unpack[RunSettings],
     ) -> RunResult[OutputT]:
@@ -294,12 +302,9 @@ class Agent(Generic[OutputT, DepsT]):
         Pass `transcript=[]` to keep the transcript when the run is cancelled (a run
         error carries it as `err.messages`).
         """
-        async with self.stream(prompt, history=history, deps=deps, transcript=transcript,
-                               settings=settings, **overrides) as events:
-            async for event in events:
-                if isinstance(event, RunFinished):
-                    return event.result
-        raise RuntimeError("the run ended without a result")  # pragma: no cover
+        return await _drain(self.stream(prompt, history=history, deps=deps,
+                                        transcript=transcript, session=session,
+                                        settings=settings, **overrides))
 
     def run_sync(
         self,
@@ -308,10 +313,55 @@ class Agent(Generic[OutputT, DepsT]):
         history: Sequence[Message] | None = None,
         deps: DepsT | None = None,
         transcript: list[Message] | None = None,
+        session: Session | None = None,
         settings: RunSettings | None = None,
         **overrides: Unpack[RunSettings],
     ) -> RunResult[OutputT]:
         """`run` for scripts: starts an event loop. Not for use inside one."""
+        stream = self.stream(prompt, history=history, deps=deps, transcript=transcript,
+                             session=session, settings=settings,
+                             **overrides)  # argument errors raise here
+        return self._sync(lambda: _drain(stream))
+
+    def resume_stream(
+        self, state: RunState | None = None, *,
+        decisions: Mapping[str, Approve | Deny] | None = None,
+        session: Session | None = None, deps: DepsT | None = None,
+        transcript: list[Message] | None = None,
+    ) -> AgentStream[OutputT]:
+        """Continue a paused run (`result.state`, or the one stored in `session`).
+
+        Approved calls run, denied ones (and calls without a decision) get an error result
+        the model sees; then the loop goes on. The model is not asked again for the paused
+        step, and a state resumes once (with a session, across processes).
+        """
+        from .hooks import Resume
+
+        if state is None and session is None:
+            raise UserError("resume() needs the paused run's state, or session=")
+        return AgentStream(self, None, [], deps, transcript, session=session,
+                           resume=Resume(state, dict(decisions or {})))
+
+    async def resume(
+        self, state: RunState | None = None, *,
+        decisions: Mapping[str, Approve | Deny] | None = None,
+        session: Session | None = None, deps: DepsT | None = None,
+        transcript: list[Message] | None = None,
+    ) -> RunResult[OutputT]:
+        """`resume_stream`, drained: the result of the continued run."""
+        return await _drain(self.resume_stream(state, decisions=decisions, session=session,
+                                               deps=deps, transcript=transcript))
+
+    def resume_sync(
+        self, state: RunState | None = None, *,
+        decisions: Mapping[str, Approve | Deny] | None = None,
+        session: Session | None = None, deps: DepsT | None = None,
+    ) -> RunResult[OutputT]:
+        """`resume` for scripts: starts an event loop. Not for use inside one."""
+        stream = self.resume_stream(state, decisions=decisions, session=session, deps=deps)
+        return self._sync(lambda: _drain(stream))
+
+    def _sync(self, run: Callable[[], Awaitable[RunResult[OutputT]]]) -> RunResult[OutputT]:
         import anyio
 
         try:
@@ -322,20 +372,22 @@ class Agent(Generic[OutputT, DepsT]):
             pass
         else:
             raise UserError("run_sync() was called inside an event loop; use `await agent.run()`")
-        stream = self.stream(prompt, history=history, deps=deps, transcript=transcript,
-                             settings=settings, **overrides)  # argument errors raise here
 
         async def main() -> RunResult[OutputT]:
             try:
-                async with stream:
-                    async for event in stream:
-                        if isinstance(event, RunFinished):
-                            return event.result
-                raise RuntimeError("the run ended without a result")  # pragma: no cover
+                return await run()
             finally:
                 await self.aclose()  # the event loop ends with this call: release the pool
 
         return anyio.run(main)
+
+
+async def _drain(stream: AgentStream[OutputT]) -> RunResult[OutputT]:
+    async with stream as events:
+        async for event in events:
+            if isinstance(event, RunFinished):
+                return event.result
+    raise RuntimeError("the run ended without a result")  # pragma: no cover
 
 
 class AgentStream(Generic[OutputT]):
@@ -346,14 +398,15 @@ class AgentStream(Generic[OutputT]):
     """
 
     def __init__(self, agent: Agent[Any, Any], prompt: str | None, history: list[Message],
-                 deps: Any, transcript: list[Message] | None = None) -> None:
+                 deps: Any, transcript: list[Message] | None = None,
+                 **loop_options: Any) -> None:
         from .loop import agent_loop
 
         self.messages: list[Message] = transcript if transcript is not None else []
         self.result: RunResult[OutputT] | None = None
         self._started = self._done = False
         self._gen: AsyncGenerator[AgentEvent, None] = agent_loop(
-            agent, prompt, history=history, deps=deps, transcript=self.messages)
+            agent, prompt, history=history, deps=deps, transcript=self.messages, **loop_options)
 
     def __aiter__(self) -> AsyncIterator[AgentEvent]:
         return self

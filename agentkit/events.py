@@ -12,6 +12,7 @@ from .usage import Usage
 
 __all__ = [
     "AgentEvent",
+    "ApprovalRequired",
     "ContextCompacted",
     "InvalidToolCall",
     "RequestRetry",
@@ -95,6 +96,16 @@ class RequestRetry(_Event):
     delay: float
 
 
+class ApprovalRequired(_Event):
+    """A call waits for a person's decision; the run ends paused (`RunResult.state`)."""
+
+    type: Literal["approval_required"] = "approval_required"
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    arguments_hash: str
+
+
 class StepFinished(_Event):
     type: Literal["step_finished"] = "step_finished"
     usage: Usage
@@ -132,6 +143,7 @@ AgentEvent = Annotated[
         ToolProgress,
         InvalidToolCall,
         RequestRetry,
+        ApprovalRequired,
         StepFinished,
         ContextCompacted,
         RunFinished,

@@ -38,6 +38,7 @@ from .errors import (
 )
 from .events import (
     AgentEvent,
+    ApprovalRequired,
     InvalidToolCall,
     RequestRetry,
     RunFinished,
@@ -49,6 +50,7 @@ from .events import (
     ToolCallStarted,
     ToolResult,
 )
+from .hooks import Resume, RunHooks
 from .live import LiveEvents
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from .models.base import (
@@ -71,6 +73,7 @@ from .wire.profiles import NUDGE_REASONING_ONLY
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .sessions import Session
 
 __all__ = ["agent_loop", "close_open_calls"]
 
@@ -131,6 +134,7 @@ class _Run:
         self.response: ModelResponse | None = None
         self.stop: StopRun | None = None  # set by run_tools when a tool stopped the run
         self.tool_retries: dict[str, int] = {}  # ToolRetry in a row, per tool name
+        self.replay: ModelResponse | None = None  # a resumed run's paused reply, not re-asked
         # modes: the policy, the finished steps, and what went wrong in this one
         self.policy = agent.mode
         self.history: list[StepRecord] = []
@@ -230,10 +234,12 @@ class _Run:
 
     async def model_turn(self) -> AsyncIterator[AgentEvent]:
         """Stream one model response into events (retrying failed requests); sets `response`."""
+        self.response, self.replay = self.replay, None
+        if self.response is not None:  # the paused reply of a resumed run: not asked again
+            return
         window = self.window
         request = self.request(self.messages if window is None else window.view, self.mode)
         step, attempt, compacted = self.step, 0, False
-        self.response = None
         while True:
             ids: dict[int, str] = {}
             if window is not None:
@@ -553,11 +559,15 @@ async def agent_loop(
     history: list[Message] | None = None,
     deps: Any = None,
     transcript: list[Message] | None = None,
+    session: Session | None = None,
+    resume: Resume | None = None,
 ) -> AsyncGenerator[AgentEvent, None]:
     """Run `agent` on `prompt` and yield its events; the last one is `RunFinished`.
 
     `transcript`, when given, is the list the run appends to: it stays consistent (every
     tool call answered) however the run ends, so a caller keeps it after any failure.
+    `session` loads the history and keeps each completed exchange; `resume` continues a
+    paused run (`agentkit.hooks`).
     """
     messages = transcript if transcript is not None else []
     try:
@@ -565,15 +575,22 @@ async def agent_loop(
     except AgentError as exc:  # e.g. no API key: the run had not begun
         exc.messages = list(messages)
         raise
+    hooks = RunHooks(run, session, resume)
     limits, output = run.limits, run.output
     try:
         instructions = await _instructions(agent, run.ctx)
-    except AgentError as exc:
-        raise run.fail(exc) from exc.__cause__
+        history = await hooks.start(history)  # a session's history, a resumed run's state
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await run.ctx.exit_stack.aclose()  # e.g. a session lease taken by start()
+        if isinstance(exc, AgentError):
+            raise run.fail(exc) from exc.__cause__
+        raise
     messages.extend(_start_messages(instructions, output, prompt, history))
     run.obs.run_start()
     try:
         async with run.ctx.exit_stack:
+            await hooks.commit(since=len(messages) - (prompt is not None))  # the prompt
             if agent.toolsets:
                 await run.add_toolsets()
             while True:
@@ -582,8 +599,9 @@ async def agent_loop(
                 if run.step > limits.max_steps:
                     raise run.fail(LimitExceeded(
                         f"the run reached max_steps={limits.max_steps}", limit="max_steps"))
+                replayed = run.replay is not None
                 run.mode = await run.choose_mode()
-                if run.window is not None:
+                if run.window is not None and not replayed:
                     async for compacted in run.window.before_request(messages, run.summarize,
                                                                      step=run.step):
                         yield compacted
@@ -596,7 +614,8 @@ async def agent_loop(
                     run.window.observe(response.usage.input_tokens)
                 message = response.message
                 messages.append(message)
-                yield run.record_mode(message, response)
+                if not replayed:
+                    yield run.record_mode(message, response)
                 if limits.token_budget is not None and run.usage.total_tokens > limits.token_budget:
                     raise run.fail(LimitExceeded(
                         f"the run used {run.usage.total_tokens} tokens, over its budget of "
@@ -619,6 +638,7 @@ async def agent_loop(
                         messages.append(UserMessage(
                             content=NUDGE_REASONING_ONLY if thought else NUDGE_EMPTY))
                         continue
+                    await hooks.commit()
                     if output is None:
                         yield RunFinished(result=run.result(message.content), step=run.step)
                         return
@@ -647,6 +667,13 @@ async def agent_loop(
                     _note_invalid_call(run, broken.id, broken.name, broken.reason)
                     yield InvalidToolCall(id=broken.id, name=broken.name, error=broken.reason,
                                           step=run.step)
+                paused = await hooks.gate(calls)  # a call needs approval: none of them runs
+                if paused is not None:
+                    for p in paused.pending_approvals:
+                        yield ApprovalRequired(id=p.id, name=p.name, arguments=p.arguments,
+                                               arguments_hash=p.arguments_hash, step=run.step)
+                    yield RunFinished(result=paused, step=run.step)
+                    return
 
                 runnable = [c for c in calls if c.tool is not None]
                 run.total_calls += sum(1 for c in runnable if c.name != FINAL_TOOL_NAME)
@@ -677,6 +704,7 @@ async def agent_loop(
                 run.note_problems(message, calls)
                 if message.broken_tool_calls:
                     messages.append(UserMessage(content=_broken_notice(message)))
+                await hooks.commit()  # the exchange is complete
                 for call in calls:
                     if call.id not in reported:
                         yield ToolResult(id=call.id, name=call.name, content=call.output,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeVar
 
 from .messages import Message
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from .approval import PendingApproval, RunState
 
 __all__ = ["RunResult", "ToolCallRecord"]
 
@@ -38,3 +41,10 @@ class RunResult(BaseModel, Generic[OutputT]):
     usage: Usage = Field(default_factory=Usage)
     steps: int = 0
     run_id: str = ""
+    # "paused": a call waits for a person's approval; resume with `agent.resume(state, ...)`
+    status: Literal["completed", "paused"] = "completed"
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    state: RunState | None = None
+
+
+from . import approval as _approval  # noqa: E402, F401  (defines the two types above)

@@ -19,6 +19,8 @@ from .models.base import ToolSpec
 __all__ = ["Tool", "ToolArgumentsError", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+# needs_approval: a bool, or (ctx, arguments) -> bool (sync or async)
+ApprovalRule = bool | Callable[[RunContext[Any], dict[str, Any]], Any]
 
 
 class ToolArgumentsError(ValueError):
@@ -43,6 +45,7 @@ class Tool:
         args_model: type[BaseModel] | None = None,
         timeout: float | None = None,
         retries: int = 1,
+        needs_approval: ApprovalRule = False,
     ) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
@@ -54,6 +57,8 @@ class Tool:
         self.args_model = args_model
         self.timeout = timeout
         self.retries = retries  # ToolRetry raises allowed in a row before the run ends
+        # True, or rule(ctx, arguments) -> bool: a person approves each call before it runs
+        self.needs_approval = needs_approval
         self.is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
             getattr(function, "__call__", None)  # noqa: B004 - async callable objects
         )
@@ -71,6 +76,7 @@ class Tool:
         description: str | None = None,
         timeout: float | None = None,
         retries: int = 1,
+        needs_approval: ApprovalRule = False,
     ) -> Tool:
         from .schema import function_schema
 
@@ -84,6 +90,7 @@ class Tool:
             args_model=fs.model,
             timeout=timeout,
             retries=retries,
+            needs_approval=needs_approval,
         )
 
     @classmethod
@@ -97,13 +104,15 @@ class Tool:
         takes_context: bool = False,
         timeout: float | None = None,
         retries: int = 1,
+        needs_approval: ApprovalRule = False,
     ) -> Tool:
         """A tool from a raw JSON schema; `function` receives the arguments as keywords."""
         from jsonschema.validators import validator_for
 
         validator_for(parameters).check_schema(parameters)
         return cls(function, name=name, description=description, parameters=parameters,
-                   takes_context=takes_context, timeout=timeout, retries=retries)
+                   takes_context=takes_context, timeout=timeout, retries=retries,
+                   needs_approval=needs_approval)
 
     @functools.cached_property
     def spec(self) -> ToolSpec:
@@ -185,6 +194,7 @@ def tool(function: F, /) -> Tool: ...
 def tool(
     *, name: str | None = None, description: str | None = None, timeout: float | None = None,
     retries: int = 1,
+    needs_approval: ApprovalRule = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -196,18 +206,21 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     retries: int = 1,
+    needs_approval: ApprovalRule = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a sync or async function into a `Tool`.
 
     The JSON schema comes from the type hints (through pydantic), descriptions from the
     docstring and from `Annotated[..., Field(description=...)]`. A first parameter typed
     `RunContext` receives the run context. `retries`: how many `ToolRetry`s in a row the
-    tool may raise before the run ends with `ToolRetriesExceeded`.
+    tool may raise before the run ends with `ToolRetriesExceeded`. `needs_approval=True` (or
+    a function `(ctx, arguments) -> bool`) pauses the run for a person's decision before
+    each call.
     """
 
     def wrap(fn: Callable[..., Any]) -> Tool:
         return Tool.from_function(fn, name=name, description=description, timeout=timeout,
-                                  retries=retries)
+                                  retries=retries, needs_approval=needs_approval)
 
     return wrap(function) if function is not None else wrap
 

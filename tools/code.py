@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 
 from agentkit.context import RunContext
-from agentkit.tooldef import Tool
+from agentkit.tooldef import ApprovalRule, Tool
 
 if TYPE_CHECKING:
     from agentkit.sandbox import DockerSandbox, ExecResult
@@ -86,6 +86,7 @@ def code_tools(
     *,
     max_output_chars: int = 8_000,
     max_timeout: float = 600.0,
+    needs_approval: ApprovalRule = False,
     **sandbox_options: Any,
 ) -> list[Tool]:
     """`code_interpreter` and `shell`, sharing one sandbox per run.
@@ -94,6 +95,7 @@ def code_tools(
     closed when the run ends), a `DockerSandbox` (shared across runs, started on first use,
     never closed by a run), or a factory returning one (per run, closed by the run; e.g.
     `pool.acquire`). Output beyond `max_output_chars` is clipped with a notice.
+    `needs_approval` (True, or `(ctx, arguments) -> bool`): a person approves each call.
     """
     group = next(_groups)
     key = f"agentkit.tools.sandbox#{group}"
@@ -193,7 +195,8 @@ def code_tools(
         return summarize_exec(result, kind="shell", max_chars=max_output_chars,
                               timeout=limit or getattr(sb, "timeout", None))
 
-    return [Tool.from_function(code_interpreter), Tool.from_function(shell)]
+    return [Tool.from_function(code_interpreter, needs_approval=needs_approval),
+            Tool.from_function(shell, needs_approval=needs_approval)]
 
 
 def share_workspace(path: str | os.PathLike[str], user: str = "1000:1000") -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from agentkit.tooldef import Tool
+from agentkit.tooldef import ApprovalRule, Tool
 
 from .fileops import FileOps
 
@@ -25,6 +25,7 @@ def file_tools(
     max_read_chars: int = 100_000,
     max_results: int = 200,
     time_budget: float | None = 60.0,
+    needs_approval: ApprovalRule = False,
 ) -> list[Tool]:
     """File tools confined to `root`.
 
@@ -39,6 +40,9 @@ def file_tools(
     workspace (`DockerSandbox(workspace=dir)`): `file_tools(dir)` then reads and writes the
     very files the sandboxed code sees at `/workspace`. Passing the sandbox itself as `root`
     does the same (it must have been created with a host `workspace`).
+
+    `needs_approval` (True, or `(ctx, arguments) -> bool`) applies to the tools that change
+    files (write, edit, delete, move): a person approves each such call before it runs.
     """
     if hasattr(root, "run_python") and hasattr(root, "workspace"):
         if root.workspace is None:
@@ -137,9 +141,10 @@ def file_tools(
             funcs.append(delete_file)
         if allow_move:
             funcs.append(move_file)
+    changes = (write_file, edit_file, delete_file, move_file)
     tools = []
     for fn in funcs:
-        t = Tool.from_function(fn)
+        t = Tool.from_function(fn, needs_approval=needs_approval if fn in changes else False)
         t.description = f"{t.description}\n{where}"
         tools.append(t)
     return tools

@@ -254,7 +254,7 @@ class MCPServer:
 
     def _mark(self, tool: Tool) -> Tool:
         if self.needs_approval is not None:
-            tool.needs_approval = self.needs_approval  # type: ignore[attr-defined]
+            tool.needs_approval = self.needs_approval
         return tool
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None

@@ -3,6 +3,7 @@
 - `ScriptedModel`, `FunctionModel`: in-process `Model`s (no HTTP).
 - `LoopbackServer`: a real OpenAI-compatible streaming server on 127.0.0.1 replaying the
   same scripts in DashScope's wire format, with faults and request recording.
+- `PostgresServer`: a throw-away Postgres cluster on a Unix socket (session-store tests).
 - `Step`, `RawStep`, `Fault`, `call`, `reply`, `tool_step`: the script vocabulary.
 
 Attributes load lazily, so importing this package stays cheap (and never imports openai).
@@ -17,6 +18,7 @@ from ..lazy import lazy_exports
 if TYPE_CHECKING:
     from .loopback import RecordedRequest
     from .models import FunctionModel, ScriptedModel, ScriptExhaustedError
+    from .postgres import PostgresServer
     from .render import Chunking
     from .script import Fault, RawStep, ScriptedCall, Step, call, reply, tool_step
     from .server import LoopbackServer
@@ -26,6 +28,7 @@ __all__ = [
     "Fault",
     "FunctionModel",
     "LoopbackServer",
+    "PostgresServer",
     "RawStep",
     "RecordedRequest",
     "ScriptExhaustedError",
@@ -42,6 +45,7 @@ _WHERE = {
     "Fault": "script",
     "FunctionModel": "models",
     "LoopbackServer": "server",
+    "PostgresServer": "postgres",
     "RawStep": "script",
     "RecordedRequest": "loopback",
     "ScriptExhaustedError": "models",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -112,3 +115,91 @@ def test_model_error_is_streamed_as_error_event(status: int) -> None:
         with Uvicorn(example.make_app(Agent(model))) as base, httpx.Client(timeout=20) as client:
             events = read_events(client, base + "/runs", "hello")
     assert events[-1]["type"] == "error" and events[-1]["kind"] == "ModelAPIError"
+
+
+class ServerProcess:
+    """`uvicorn examples.sse_backend:app` in its own process (so it can be restarted)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "examples.sse_backend:app", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=self.env)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.proc.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "the server did not start"
+            try:
+                if httpx.get(base + "/sessions/probe", timeout=1).status_code == 200:
+                    return base
+            except httpx.TransportError:
+                time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def post_events(client: httpx.Client, url: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    with client.stream("POST", url, json=body) as resp:
+        assert resp.status_code == 200, resp.read()
+        return [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: ")]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_approval_survives_a_server_restart(backend: str, tmp_path: Path,
+                                            request: pytest.FixtureRequest) -> None:
+    def respond(body: dict[str, Any]) -> Any:
+        last = body["messages"][-1]
+        if last["role"] == "tool":
+            return reply(f"Done: {last['content']}")
+        return tool_step(call("publish", {"text": last["content"]}), thinking="Publish it.")
+
+    store = (f"sqlite:///{tmp_path}/sessions.db" if backend == "sqlite"
+             else request.getfixturevalue("pg_database"))
+    outbox = tmp_path / "outbox"
+    with LoopbackServer(responder=respond) as llm, httpx.Client(timeout=30) as client:
+        env = {k: v for k, v in os.environ.items() if k != "DASHSCOPE_API_KEY"}
+        env.update(OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="k", AGENTKIT_SESSIONS=store,
+                   AGENTKIT_OUTBOX=str(outbox))
+        with ServerProcess(env) as base:
+            events = post_events(client, base + "/sessions/s1/runs", {"prompt": "hello world"})
+            asks = [e for e in events if e["type"] == "approval_required"]
+            assert len(asks) == 1 and asks[0]["name"] == "publish"
+            assert asks[0]["arguments"] == {"text": "hello world"}
+            final = events[-1]
+            assert final["type"] == "run_finished" and final["result"]["status"] == "paused"
+            assert "state" not in final["result"]  # the paused state stays on the server
+            assert not outbox.exists()
+        with ServerProcess(env) as base:  # a new process: only the store remembers
+            shown = client.get(base + "/sessions/s1").json()
+            assert [p["id"] for p in shown["pending_approvals"]] == [asks[0]["id"]]
+            bad = client.post(base + "/sessions/s1/approvals", json={"decisions": "yes"})
+            assert bad.status_code == 400
+            events = post_events(client, base + "/sessions/s1/approvals",
+                                 {"decisions": {asks[0]["id"]: {"kind": "approve"}}})
+            types = [e["type"] for e in events]
+            assert "tool_result" in types and types[-1] == "run_finished"
+            assert events[-1]["result"]["status"] == "completed"
+            assert events[-1]["result"]["output"] == "Done: published 11 characters"
+            again = client.post(base + "/sessions/s1/approvals",
+                                json={"decisions": {asks[0]["id"]: {"kind": "approve"}}})
+            assert again.status_code == 409
+            roles = [m["role"] for m in client.get(base + "/sessions/s1").json()["messages"]]
+            assert roles == ["user", "assistant", "tool", "assistant"]
+        assert len(llm.requests) == 2  # the paused step was never asked again
+    assert [p.read_text() for p in outbox.iterdir()] == ["hello world"]  # published once
+    assert outbox.joinpath(f"{asks[0]['id']}.txt").exists()
