@@ -79,6 +79,7 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--llm-free", action="store_true",
                    help="grade without an LLM judge: NL_ASSERTION replaced by COMMUNICATE "
                         "(retail graded on DB x COMMUNICATE)")
+    _strict_judge_flag(p)
     p.add_argument("--temperature", type=float, default=0.0,
                    help="agent and user temperature (default 0)")
     p.add_argument("--max-tokens", type=int, default=None, help="per model response")
@@ -96,10 +97,11 @@ def _add_grade(sub: Any) -> None:
     p = sub.add_parser("grade", help="re-grade a results file and print the summary",
                        description="Grade every simulation of a results file again (lenient "
                                    "replay) and print pass^k per domain.")
-    p.add_argument("results", help="results JSON file from `agentkit tau2 run`")
+    p.add_argument("results", help="results JSON file from `agentkit tau2 run` or tau2-bench")
     p.add_argument("--llm-free", action="store_true",
                    help="grade without an LLM judge (NL_ASSERTION replaced by COMMUNICATE)")
     _model_flags(p, "judge", default="the run's judge model, else its user model")
+    _strict_judge_flag(p)
     _common_model_flags(p)
     p.add_argument("--data-dir", default=None, help="tau2 data directory ($TAU2_DATA_DIR)")
     p.add_argument("--summary-only", action="store_true",
@@ -111,6 +113,12 @@ def _add_grade(sub: Any) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _strict_judge_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict-judge", action="store_true",
+                   help="stricter NL-assertion reading than tau2-bench's: an outcome the "
+                        "judge leaves out, or whose metExpectation is not true, is unmet")
 
 
 def _build_model(args: argparse.Namespace, who: str, name: str, thinking: bool | None) -> Any:
@@ -204,6 +212,7 @@ def _run(args: argparse.Namespace) -> int:
             num_tasks=args.num_tasks, concurrency=args.concurrency, seed=args.seed,
             max_steps=args.max_steps, max_errors=args.max_errors,
             max_retries=args.max_retries, timeout=args.timeout, llm_free=args.llm_free,
+            strict_judge=args.strict_judge,
             data_dir=args.data_dir,
             agent_settings=dict(settings), user_settings=dict(settings),
             progress=not args.no_progress)
@@ -245,7 +254,8 @@ def _grade(args: argparse.Namespace) -> int:
             async def main() -> Any:
                 try:
                     return await regrade(results, judge_model=judge_model,
-                                         llm_free=args.llm_free, data_dir=args.data_dir)
+                                         llm_free=args.llm_free, data_dir=args.data_dir,
+                                         strict_judge=args.strict_judge)
                 finally:
                     await _aclose(judge_model)
 

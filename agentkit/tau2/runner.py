@@ -23,6 +23,7 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,6 +39,7 @@ from .participants import LoopParticipant
 from .results import Results, compute_metrics, format_summary, load_results, save_results
 from .simulation import SimMessage, SimToolCall, SimulationResult, TerminationReason
 from .tasks import RewardType, Task
+from .tau2format import git_commit, tau2_info
 from .user import llm_user
 
 __all__ = [
@@ -103,6 +105,10 @@ class EnvExecutor:
                           requestor=call.requestor)
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
 def history_of(task: Task) -> list[SimMessage]:
     """The task's recorded message history as trajectory messages."""
     state = task.initial_state
@@ -142,6 +148,7 @@ class RunConfig:
     max_retries: int = 3
     timeout: float | None = None
     llm_free: bool = False
+    strict_judge: bool = False
     data_dir: str | Path | None = None
     env_options: dict[str, Any] = field(default_factory=dict)
     agent_settings: dict[str, Any] = field(default_factory=dict)
@@ -160,7 +167,8 @@ class RunConfig:
             "num_tasks": self.num_tasks, "seed": self.seed, "max_steps": self.max_steps,
             "max_errors": self.max_errors, "max_retries": self.max_retries,
             "timeout": self.timeout,
-            "llm_free": self.llm_free, "env_options": self.env_options,
+            "llm_free": self.llm_free, "strict_judge": self.strict_judge,
+            "env_options": self.env_options,
             "agent_settings": self.agent_settings, "user_settings": self.user_settings,
             "agent_thinking": self.agent_thinking,
         }
@@ -306,22 +314,26 @@ async def run_benchmark(
             raise ValueError(
                 "these tasks are graded on NL_ASSERTION: pass a judge model (--judge-model) "
                 "or grade without an LLM (--llm-free)")
-        judge = NLJudge(_as_model(config.judge_model))
+        judge = NLJudge(_as_model(config.judge_model), strict=config.strict_judge)
 
-    results = Results(info=config.info(), tasks=tasks)
+    results = Results(info=config.info(), tasks=tasks, timestamp=_now())
     exists = out is not None and await anyio.Path(out).exists()
     if out is not None and exists:
         previous = load_results(out)
         _check_resumable(previous.info, results.info, out)
         results.simulations = list(previous.simulations)
+        results.timestamp = previous.timestamp or results.timestamp
         known = {t.id for t in tasks}
         results.tasks = tasks + [t for t in previous.tasks if t.id not in known]
+    factory = env_factory or env_factory_for(config.domain, config.data_dir,
+                                             **config.env_options)
+    policy = (await anyio.to_thread.run_sync(factory)).policy
+    commit = await anyio.to_thread.run_sync(git_commit)
+    results.info = tau2_info(results.info, policy, commit=commit)
     done = results.completed()
     seeds = trial_seeds(config.seed, config.trials)
     todo = [(task, trial) for task in tasks for trial in range(config.trials)
             if (config.domain, task.id, trial) not in done]
-    factory = env_factory or env_factory_for(config.domain, config.data_dir,
-                                             **config.env_options)
     gold_cache: GoldCache = {}
     lock = anyio.Lock()
     limiter = anyio.CapacityLimiter(config.concurrency)
@@ -352,6 +364,7 @@ async def _with_retries(task: Task, trial: int, seed: int | None, config: RunCon
                         factory: EnvFactory, judge: NLJudge | None, gold_cache: GoldCache,
                         on_event: EventSink | None) -> SimulationResult:
     errors: list[str] = []
+    started = _now()
     for _attempt in range(config.max_retries + 1):
         try:
             sim = await run_simulation(task, config, trial=trial, seed=seed, env_factory=factory,
@@ -366,7 +379,7 @@ async def _with_retries(task: Task, trial: int, seed: int | None, config: RunCon
     return SimulationResult(
         id=uuid.uuid4().hex, task_id=task.id, domain=config.domain, trial=trial, seed=seed,
         termination_reason=TerminationReason.INFRASTRUCTURE_ERROR, attempts=len(errors),
-        error=errors[-1] if errors else None,
+        error=errors[-1] if errors else None, start_time=started, end_time=_now(),
         reward_info={"reward": 0.0, "info": {
             "errors": errors,
             "note": f"infrastructure error after {len(errors)} attempt(s): not graded, "
@@ -374,15 +387,20 @@ async def _with_retries(task: Task, trial: int, seed: int | None, config: RunCon
 
 
 _MUST_MATCH = ("domain", "agent_model", "user_model", "judge_model", "trials", "seed",
-               "max_steps", "max_errors", "timeout", "llm_free", "env_options",
+               "max_steps", "max_errors", "timeout", "llm_free", "strict_judge", "env_options",
                "agent_settings", "user_settings", "agent_thinking")
 """What defines the experiment: a results file is only resumed with the same values.
 (The task selection may change: new tasks are added to the file.)"""
 
 
+_ADDED_LATER: dict[str, Any] = {"strict_judge": False}
+"""Settings newer than some results files, with the value those files were run with."""
+
+
 def _check_resumable(old: dict[str, Any], new: dict[str, Any], path: str | Path) -> None:
     # compare as the file stores them (JSON), so tuples, None-valued keys etc. do not differ
     stored = json.loads(Results(info=new).model_dump_json(exclude_none=True))["info"]
+    old = {**_ADDED_LATER, **old}
     diffs = [f"{k}: {old.get(k)!r} in the file, {stored.get(k)!r} now" for k in _MUST_MATCH
              if old.get(k) != stored.get(k)]
     if diffs:
@@ -397,6 +415,7 @@ async def regrade(
     llm_free: bool = False,
     data_dir: str | Path | None = None,
     strict_replay: bool = False,
+    strict_judge: bool = False,
 ) -> Results:
     """Grade every simulation of ``results`` again (lenient replay by default).
 
@@ -419,7 +438,7 @@ async def regrade(
         if judge_model is None:
             raise ValueError("grading NL_ASSERTION needs a judge model (--judge-model), "
                              "or grade with --llm-free")
-        judge = NLJudge(_as_model(judge_model))
+        judge = NLJudge(_as_model(judge_model), strict=strict_judge)
     env_opts = dict(out.info.get("env_options") or {})
     factories: dict[str, EnvFactory] = {}
     caches: dict[str, GoldCache] = {}
@@ -439,8 +458,8 @@ async def regrade(
                 "infrastructure error while grading: not graded, excluded from pass^k")}}
             continue
         s.reward_info = reward.model_dump(mode="json")
-    out.info["regraded"] = {"llm_free": llm_free, "judge_model": (
-        None if judge is None else judge.model.name)}
+    out.info["regraded"] = {"llm_free": llm_free, "strict_judge": strict_judge,
+                            "judge_model": None if judge is None else judge.model.name}
     return out
 
 
