@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import random
-import sys
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,10 +30,12 @@ import anyio
 from ..agent import Agent
 from ..models.base import Model
 from .environment import Environment, ToolCallRecord
+from .executor import Attempt, Executor, Job, LocalExecutor
 from .grading import EnvAssertionError, EnvFactory, GoldCache, evaluate
 from .judge import NLJudge
 from .orchestrator import ConversationEvent, SimulationConfig, SimulationFinished, simulate
 from .participants import LoopParticipant
+from .progress import Progress, simulation_cost
 from .results import Results, compute_metrics, format_summary, load_results, save_results
 from .simulation import SimMessage, SimToolCall, SimulationResult, TerminationReason
 from .tasks import RewardType, Task
@@ -149,6 +149,8 @@ class RunConfig:
     timeout: float | None = None
     llm_free: bool = False
     strict_judge: bool = False
+    provider_limits: dict[str, int] = field(default_factory=dict)
+    price_per_mtok: tuple[float, float] | None = None
     data_dir: str | Path | None = None
     env_options: dict[str, Any] = field(default_factory=dict)
     agent_settings: dict[str, Any] = field(default_factory=dict)
@@ -237,6 +239,9 @@ async def run_simulation(
     reward = await evaluate(task, result, factory, judge=judge, llm_free=config.llm_free,
                             strict_replay=True, gold_cache=gold_cache)
     result.reward_info = reward.model_dump(mode="json")
+    costs = simulation_cost(result, config.price_per_mtok)
+    if costs is not None:  # tau2-bench's cost fields
+        result.agent_cost, result.user_cost = costs
     return result
 
 
@@ -249,46 +254,6 @@ def needs_judge(tasks: Sequence[Task], llm_free: bool) -> bool:
                and t.evaluation_criteria.nl_assertions for t in tasks)
 
 
-class _Progress:
-    """A progress line on stderr (rich's bar when available)."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.failed, self.succeeded = total, 0, 0, 0
-        self.enabled = enabled
-        self._bar: Any = None
-        self._task: Any = None
-        if enabled and total:
-            try:
-                from rich.console import Console
-                from rich.progress import Progress
-
-                self._bar = Progress(console=Console(stderr=True), transient=False)
-                self._bar.start()
-                self._task = self._bar.add_task("tau2", total=total)
-            except ImportError:
-                self._bar = None
-
-    def update(self, sim: SimulationResult) -> None:
-        self.done += 1
-        if sim.termination_reason == TerminationReason.INFRASTRUCTURE_ERROR:
-            self.failed += 1
-        elif sim.reward is not None and abs(sim.reward - 1.0) <= 1e-6:
-            self.succeeded += 1
-        if not self.enabled:
-            return
-        text = (f"{self.done}/{self.total} done, {self.succeeded} passed, "
-                f"{self.failed} infra errors")
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, description=text)
-        else:
-            print(f"\r[tau2] {text}", end="" if self.done < self.total else "\n",
-                  file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
 async def run_benchmark(
     config: RunConfig,
     out: str | Path | None = None,
@@ -296,25 +261,29 @@ async def run_benchmark(
     tasks: Sequence[Task] | None = None,
     on_event: EventSink | None = None,
     env_factory: EnvFactory | None = None,
+    executor: Executor | None = None,
 ) -> Results:
-    """Run every (task, trial) not yet in ``out``; save after each; return all results."""
+    """Run every (task, trial) not yet in ``out``; save after each; return all results.
+
+    ``executor``: where the attempts run (default :class:`LocalExecutor`; ``on_event`` is
+    only seen by the local one). This coroutine is the single writer of ``out``.
+    """
     from .registry import get_domain
 
     if config.trials < 1 or config.concurrency < 1 or config.max_retries < 0:
         raise ValueError("trials and concurrency must be >= 1, max_retries >= 0")
+    if any(n < 1 for n in config.provider_limits.values()):
+        raise ValueError("provider limits must be >= 1")
     if tasks is None:
         tasks = get_domain(config.domain).load_tasks(config.data_dir, split=config.split,
                                                      task_ids=config.task_ids)
         if config.num_tasks is not None:
             tasks = tasks[: config.num_tasks]
     tasks = list(tasks)
-    judge = None
-    if needs_judge(tasks, config.llm_free):
-        if config.judge_model is None:
-            raise ValueError(
-                "these tasks are graded on NL_ASSERTION: pass a judge model (--judge-model) "
-                "or grade without an LLM (--llm-free)")
-        judge = NLJudge(_as_model(config.judge_model), strict=config.strict_judge)
+    if needs_judge(tasks, config.llm_free) and config.judge_model is None:
+        raise ValueError(
+            "these tasks are graded on NL_ASSERTION: pass a judge model (--judge-model) "
+            "or grade without an LLM (--llm-free)")
 
     results = Results(info=config.info(), tasks=tasks, timestamp=_now())
     exists = out is not None and await anyio.Path(out).exists()
@@ -325,65 +294,37 @@ async def run_benchmark(
         results.timestamp = previous.timestamp or results.timestamp
         known = {t.id for t in tasks}
         results.tasks = tasks + [t for t in previous.tasks if t.id not in known]
-    factory = env_factory or env_factory_for(config.domain, config.data_dir,
-                                             **config.env_options)
-    policy = (await anyio.to_thread.run_sync(factory)).policy
+    job = Job(config=config, tasks={t.id: t for t in tasks}, env_factory=env_factory)
+    policy = (await anyio.to_thread.run_sync(job.factory())).policy
     commit = await anyio.to_thread.run_sync(git_commit)
     results.info = tau2_info(results.info, policy, commit=commit)
     done = results.completed()
     seeds = trial_seeds(config.seed, config.trials)
-    todo = [(task, trial) for task in tasks for trial in range(config.trials)
-            if (config.domain, task.id, trial) not in done]
-    gold_cache: GoldCache = {}
+    attempts = [Attempt(config.domain, task.id, trial, seeds[trial])
+                for task in tasks for trial in range(config.trials)
+                if (config.domain, task.id, trial) not in done]
     lock = anyio.Lock()
-    limiter = anyio.CapacityLimiter(config.concurrency)
-    progress = _Progress(len(todo), config.progress)
+    progress = Progress(len(attempts), config.progress, config.price_per_mtok)
+    finished: set[tuple[str, str, int]] = set()
 
-    async def one(task: Task, trial: int) -> None:
-        async with limiter:
-            sim = await _with_retries(task, trial, seeds[trial], config, factory, judge,
-                                      gold_cache, on_event)
+    async def on_result(sim: SimulationResult) -> None:
         async with lock:
+            key = (sim.domain, sim.task_id, sim.trial)
+            if key in finished:  # an executor must not deliver twice: never record twice
+                return
+            finished.add(key)
             results.upsert(sim)
             if out is not None:
                 await anyio.to_thread.run_sync(save_results, results, out)
             progress.update(sim)
 
     try:
-        if out is not None and not todo:
+        if out is not None and not attempts:
             save_results(results, out)
-        async with anyio.create_task_group() as tg:
-            for task, trial in todo:
-                tg.start_soon(one, task, trial)
+        await (executor or LocalExecutor(on_event)).run(job, attempts, on_result)
     finally:
         progress.close()
     return results
-
-
-async def _with_retries(task: Task, trial: int, seed: int | None, config: RunConfig,
-                        factory: EnvFactory, judge: NLJudge | None, gold_cache: GoldCache,
-                        on_event: EventSink | None) -> SimulationResult:
-    errors: list[str] = []
-    started = _now()
-    for _attempt in range(config.max_retries + 1):
-        try:
-            sim = await run_simulation(task, config, trial=trial, seed=seed, env_factory=factory,
-                                       judge=judge, gold_cache=gold_cache, on_event=on_event)
-        except Exception as exc:  # any failure of the simulation is retried whole, as in tau2
-            errors.append(f"{type(exc).__name__}: {exc}")
-            continue
-        sim.attempts = len(errors) + 1
-        if errors:
-            sim.error = f"succeeded after {len(errors)} failed attempt(s); last: {errors[-1]}"
-        return sim
-    return SimulationResult(
-        id=uuid.uuid4().hex, task_id=task.id, domain=config.domain, trial=trial, seed=seed,
-        termination_reason=TerminationReason.INFRASTRUCTURE_ERROR, attempts=len(errors),
-        error=errors[-1] if errors else None, start_time=started, end_time=_now(),
-        reward_info={"reward": 0.0, "info": {
-            "errors": errors,
-            "note": f"infrastructure error after {len(errors)} attempt(s): not graded, "
-                    "excluded from pass^k"}})
 
 
 _MUST_MATCH = ("domain", "agent_model", "user_model", "judge_model", "trials", "seed",

@@ -145,6 +145,8 @@ class SimulationResult(_Record):
     attempts: int = 1
     error: str | None = None
     reward_info: dict[str, Any] | None = None
+    agent_cost: float | None = None
+    user_cost: float | None = None
 
     @property
     def reward(self) -> float | None:
