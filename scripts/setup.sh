@@ -31,6 +31,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 
+# browser: a headless Chromium for the tests that check HTML pages in a real browser (the tau2
+# report). Debian's package; Playwright for Python (dev extra) drives it through
+# executable_path=/usr/bin/chromium. Never `playwright install` (it downloads its own build).
+apt_install chromium
+
 [ $want_docker = 1 ] || exit 0
 
 # 2. Docker engine: install docker.io and start dockerd when no daemon answers.

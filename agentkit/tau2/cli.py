@@ -90,7 +90,22 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--stream", action="store_true",
                    help="print the conversations (thinking included) to stderr as they run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_scale_flags(p)
     p.set_defaults(func=_run)
+
+
+def _add_run_scale_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where simulations run: this process (default) or a Ray cluster "
+                        "(pip install 'agentkit[ray]')")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster to use (default: $RAY_ADDRESS, else a new local one)")
+    p.add_argument("--provider-limit", action="append", default=[], metavar="PROVIDER=N",
+                   help="at most N simulations at once against PROVIDER (a model server's "
+                        "host:port, or a model name); held cluster-wide with --executor ray")
+    p.add_argument("--price", default=None, metavar="IN,OUT",
+                   help="USD per million input,output tokens: cost in the progress bar and "
+                        "tau2-bench's agent_cost/user_cost")
 
 
 def _add_grade(sub: Any) -> None:
@@ -174,6 +189,27 @@ def _stream_printer() -> Any:
     return on_event
 
 
+def _provider_limits(args: argparse.Namespace) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    for item in args.provider_limit:
+        name, sep, value = item.rpartition("=")
+        if not sep or not name or not value.isdigit() or int(value) < 1:
+            raise ValueError(f"--provider-limit wants PROVIDER=N with N >= 1, got {item!r}")
+        limits[name] = int(value)
+    return limits
+
+
+def _price(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        p_in, p_out = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--price wants IN,OUT (USD per million tokens), got {text!r}") \
+            from None
+    return p_in, p_out
+
+
 def _run_needs_judge(args: argparse.Namespace) -> bool:
     from .registry import get_domain
     from .runner import needs_judge
@@ -215,12 +251,19 @@ def _run(args: argparse.Namespace) -> int:
             strict_judge=args.strict_judge,
             data_dir=args.data_dir,
             agent_settings=dict(settings), user_settings=dict(settings),
-            progress=not args.no_progress)
+            progress=not args.no_progress, provider_limits=_provider_limits(args),
+            price_per_mtok=_price(args.price))
+        executor = None
+        if args.executor == "ray":
+            from .ray_executor import RayExecutor
+
+            executor = RayExecutor(args.ray_address)
         on_event = _stream_printer() if args.stream else None
 
         async def main() -> Any:
             try:
-                return await run_benchmark(config, args.out, on_event=on_event)
+                return await run_benchmark(config, args.out, on_event=on_event,
+                                           executor=executor)
             finally:
                 await _aclose(agent_model, user_model, judge_model)
 
