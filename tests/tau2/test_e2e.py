@@ -47,7 +47,7 @@ def run_cli(agent_srv: LoopbackServer, user_srv: LoopbackServer, out: Path, task
     assert code == 0
     assert agent_srv.errors == [] and user_srv.errors == []
     (sim,) = json.loads(out.read_text())["simulations"]
-    return sim
+    return {**sim, **sim["agentkit"]}  # agentkit's own fields sit in one object
 
 
 def user_script(*texts: str) -> list[Step]:
