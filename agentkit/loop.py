@@ -66,7 +66,7 @@ from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
 from .telemetry.hooks import capture_content, observe
 from .textsafe import valid_utf8
-from .tooldef import Tool, ToolArgumentsError
+from .tooldef import ErrorResult, Tool, ToolArgumentsError
 from .usage import Usage
 from .wire.history import broken_call_feedback
 from .wire.profiles import NUDGE_REASONING_ONLY
@@ -405,8 +405,11 @@ class _Run:
             try:
                 with anyio.move_on_after(timeout) as scope:
                     value = await tool.call(ctx, call.kwargs or {})
-                    call.output = Tool.format_result(value)
-                    call.is_error = call.unknown
+                    if isinstance(value, ErrorResult):
+                        call.output, call.is_error = value.text, True
+                    else:
+                        call.output = Tool.format_result(value)
+                        call.is_error = call.unknown
                 if scope.cancelled_caught:
                     call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
                     call.is_error = True

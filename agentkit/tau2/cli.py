@@ -84,6 +84,10 @@ def _add_run(sub: Any) -> None:
                    help="agent and user temperature (default 0)")
     p.add_argument("--max-tokens", type=int, default=None, help="per model response")
     p.add_argument("--no-agent-thinking", action="store_true", help="agent without reasoning")
+    p.add_argument("--agent-mode", choices=("always", "always-instruct", "plan-then-act",
+                                            "escalate"), default=None,
+                   help="the agent's Thinking/Instruct policy per step (default: thinking on "
+                        "every step, or off with --no-agent-thinking)")
     p.add_argument("--no-user-thinking", action="store_true",
                    help="user simulator without reasoning (default: the server's default)")
     p.add_argument("--data-dir", default=None, help="tau2 data directory ($TAU2_DATA_DIR)")
@@ -251,6 +255,7 @@ def _run(args: argparse.Namespace) -> int:
             strict_judge=args.strict_judge,
             data_dir=args.data_dir,
             agent_settings=dict(settings), user_settings=dict(settings),
+            agent_mode=args.agent_mode,
             progress=not args.no_progress, provider_limits=_provider_limits(args),
             price_per_mtok=_price(args.price))
         executor = None

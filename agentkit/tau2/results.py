@@ -160,6 +160,10 @@ class DomainMetrics(BaseModel):
     db_mismatch: int
     llm_free: bool
     ungraded: int
+    #: Agent requests and reasoning tokens per mode ("thinking" / "instruct"); wall seconds.
+    mode_requests: dict[str, int] = {}
+    mode_reasoning_tokens: dict[str, int] = {}
+    wall_time: float = 0.0
 
 
 def compute_metrics(results: Results) -> list[DomainMetrics]:
@@ -185,11 +189,23 @@ def compute_metrics(results: Results) -> list[DomainMetrics]:
             db_mismatch=sum(1 for d in db if d and not d.get("db_match")),
             llm_free=any(s.reward_info.get("llm_free") for s in graded if s.reward_info),
             ungraded=sum(1 for s in graded if s.reward_info is None),
+            **_mode_totals(sims),
         ))
     return rows
 
 
-def format_summary(rows: Sequence[DomainMetrics]) -> str:
+def _mode_totals(sims: Sequence[SimulationResult]) -> dict[str, Any]:
+    requests: Counter[str] = Counter()
+    reasoning: Counter[str] = Counter()
+    for s in sims:
+        for mode, usage in s.agent_usage.by_mode.items():
+            requests[mode] += usage.requests
+            reasoning[mode] += usage.reasoning_tokens
+    return {"mode_requests": dict(requests), "mode_reasoning_tokens": dict(reasoning),
+            "wall_time": sum(s.duration for s in sims)}
+
+
+def format_summary(rows: Sequence[DomainMetrics], policy: str | None = None) -> str:
     """A plain-text table: one line per domain, pass^1..k, infra errors and terminations."""
     if not rows:
         return "no simulations"
@@ -212,6 +228,11 @@ def format_summary(rows: Sequence[DomainMetrics]) -> str:
         lines.append(f"{r.domain}: terminations {terms}; db match {r.db_match}, "
                      f"mismatch {r.db_mismatch}"
                      + (f"; {r.ungraded} ungraded" if r.ungraded else ""))
+        if r.mode_requests:
+            modes = ", ".join(f"{m} {n} requests / {r.mode_reasoning_tokens.get(m, 0)} reasoning "
+                              "tokens" for m, n in sorted(r.mode_requests.items()))
+            lines.append(f"{r.domain}: agent modes ({policy or 'default'}): {modes}; "
+                         f"wall {r.wall_time:.1f} s")
         if r.llm_free:
             lines.append(f"{r.domain}: LLM-free grading: NL assertions skipped, "
                          "NL_ASSERTION replaced by COMMUNICATE")

@@ -29,6 +29,7 @@ import anyio
 
 from ..agent import Agent
 from ..models.base import Model
+from ..modes import policy_named
 from ..telemetry import hooks as telemetry
 from .environment import Environment, ToolCallRecord
 from .executor import Attempt, Executor, Job, LocalExecutor
@@ -157,6 +158,8 @@ class RunConfig:
     agent_settings: dict[str, Any] = field(default_factory=dict)
     user_settings: dict[str, Any] = field(default_factory=dict)
     agent_thinking: bool | None = None
+    #: A mode policy by name (`agentkit.modes.policy_named`): "always", "plan-then-act", ...
+    agent_mode: str | None = None
     progress: bool = True
 
     def info(self) -> dict[str, Any]:
@@ -174,6 +177,7 @@ class RunConfig:
             "env_options": self.env_options,
             "agent_settings": self.agent_settings, "user_settings": self.user_settings,
             "agent_thinking": self.agent_thinking,
+            "agent_mode": self.agent_mode,
         }
 
 
@@ -242,6 +246,7 @@ async def _simulate(task: Task, config: RunConfig, trial: int, seed: int | None,
     agent = LoopParticipant(
         Agent(model=_as_model(config.agent_model), instructions=agent_system_prompt(env.policy),
               name="agent", thinking=config.agent_thinking,
+              mode=None if config.agent_mode is None else policy_named(config.agent_mode),
               **{**config.agent_settings, **seeded}),
         "assistant", env.tool_schemas())
     user = llm_user(_as_model(config.user_model), str(task.user_scenario),
@@ -351,7 +356,7 @@ async def run_benchmark(
 
 _MUST_MATCH = ("domain", "agent_model", "user_model", "judge_model", "trials", "seed",
                "max_steps", "max_errors", "timeout", "llm_free", "strict_judge", "env_options",
-               "agent_settings", "user_settings", "agent_thinking")
+               "agent_settings", "user_settings", "agent_thinking", "agent_mode")
 """What defines the experiment: a results file is only resumed with the same values.
 (The task selection may change: new tasks are added to the file.)"""
 
@@ -428,4 +433,4 @@ async def regrade(
 
 def summary(results: Results) -> str:
     """The per-domain summary table of a results object."""
-    return format_summary(compute_metrics(results))
+    return format_summary(compute_metrics(results), results.info.get("agent_mode"))

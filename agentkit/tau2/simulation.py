@@ -141,6 +141,8 @@ class SimulationResult(_Record):
     end_time: str | None = None
     duration: float = 0.0
     agent_usage: Usage = Field(default_factory=Usage)
+    #: The mode ("thinking" / "instruct") of each of the agent's model requests, in order.
+    agent_modes: list[str] = Field(default_factory=list)
     user_usage: Usage = Field(default_factory=Usage)
     attempts: int = 1
     error: str | None = None

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 AGENTKIT_SIM_FIELDS = ("domain", "stop_token", "steps", "num_errors", "attempts", "error",
-                       "agent_usage", "user_usage")
+                       "agent_usage", "user_usage", "agent_modes")
 """Simulation fields tau2-bench's ``SimulationRun`` lacks: stored under ``"agentkit"``."""
 
 _AGENT_IMPLEMENTATION = "agentkit_loop_agent"
