@@ -175,6 +175,7 @@ class DockerSandbox:
             raise SandboxError(f"unexpected first message from the executor: {ready!r}")
         self.info = ready
         self._channel = channel
+        log.debug("sandbox container %s started (image %s)", cid, self.image)
         self._last_reply = time.monotonic()
         if self.workspace is not None and not ready.get("workspace_writable"):
             await self._teardown()
@@ -191,6 +192,7 @@ class DockerSandbox:
                 await channel.aclose()  # stdin EOF: the executor exits (dead-man switch)
             if cid is not None:
                 await _thread(ct.remove_container, cid)
+                log.debug("sandbox container %s removed", cid)
 
     async def restart(self) -> None:
         """Replace the container with a fresh one: all state and tmpfs files are discarded."""
