@@ -57,6 +57,7 @@ from .models.base import (
 )
 from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
+from .settings import warn_unsent
 from .tooldef import Tool, ToolArgumentsError
 from .usage import Usage
 from .wire.history import broken_call_feedback
@@ -397,6 +398,7 @@ async def agent_loop(
     except AgentError as exc:  # e.g. no API key: the run had not begun
         exc.messages = list(messages)
         raise
+    warn_unsent(run.model, agent.settings, run.thinking)  # once per model and setting
     limits, output = run.limits, run.output
     try:
         async with run.ctx.exit_stack:
