@@ -77,6 +77,19 @@ class Limits:
 _LIMIT_NAMES = {f.name for f in fields(Limits)}
 
 
+class AgentChanges(RunSettings, total=False):
+    """What `agent.replace(...)` may change: the constructor's arguments and any setting."""
+
+    model: Model | str | None
+    instructions: Instructions[Any]
+    tools: Sequence[Tool | Callable[..., Any]]
+    output_type: Any
+    name: str
+    limits: Limits
+    settings: ModelSettings
+    unknown_tool_handler: UnknownToolHandler | None
+
+
 class Agent(Generic[OutputT, DepsT]):
     """A model, instructions and tools. Immutable, so one agent serves concurrent runs.
 
@@ -151,7 +164,7 @@ class Agent(Generic[OutputT, DepsT]):
     def __repr__(self) -> str:
         return f"Agent(name={self.name!r}, tools={[t.name for t in self.tools]})"
 
-    def replace(self, **changes: Any) -> Agent[Any, Any]:
+    def replace(self, **changes: Unpack[AgentChanges]) -> Agent[Any, Any]:
         """A copy with some constructor arguments or settings changed (checked again)."""
         base: dict[str, Any] = {
             "model": self._model_spec, "instructions": self.instructions, "tools": self.tools,
@@ -160,7 +173,7 @@ class Agent(Generic[OutputT, DepsT]):
             "unknown_tool_handler": self.unknown_tool_handler,
         }
         base.update(changes)
-        return Agent(**base)
+        return Agent(**base)  # checked again, as a new agent
 
     def _for_run(self, settings: Mapping[str, Any] | None,
                  overrides: Mapping[str, Any]) -> Agent[OutputT, DepsT]:
