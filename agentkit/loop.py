@@ -242,77 +242,74 @@ class _Run:
         send, receive = anyio.create_memory_object_stream[_Call](len(calls))
 
         async def one(call: _Call) -> None:
+            tool = call.tool
+            assert tool is not None
+            async with limiter:
+                timeout = tool.timeout if tool.timeout is not None else self.limits.tool_timeout
+                left = self.remaining()  # measured after waiting for a slot
+                if left is not None:
+                    timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
+                if stops:
+                    call.output = "Not run: another tool stopped the run."
+                    call.is_error = True
+                    return
+                ctx = replace(self.ctx, tool_call_id=call.id)
+                try:
+                    with anyio.move_on_after(timeout) as scope:
+                        value = await tool.call(ctx, call.kwargs or {})
+                        call.output = Tool.format_result(value)
+                        call.is_error = call.unknown
+                    if scope.cancelled_caught:
+                        call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
+                        call.is_error = True
+                except StopRun as exc:
+                    stops.append(exc)
+                    call.output = "The run was stopped by this tool."
+                    if cancel is not None:
+                        cancel()
+                except anyio.get_cancelled_exc_class():
+                    if not stops:
+                        raise
+                    call.output = "Not run: another tool stopped the run."
+                    call.is_error = True
+                    raise
+                except ToolRetry as exc:  # the tool asks for another try with better arguments
+                    call.output = f"{exc}\nFix the arguments and call {call.name!r} again."
+                    call.is_error = call.retry = True
+                except Exception as exc:  # a tool's failure is the model's to see
+                    call.output = f"Error: {type(exc).__name__}: {exc}"
+                    call.is_error = True
+
+        async def reported(call: _Call) -> None:
             try:
-                await self._run_one(call, limiter, stops, cancel)
+                await one(call)
             finally:
                 send.send_nowait(call)  # finished, failed or cancelled: reported once
-
-        if len(calls) == 1 or self.limits.tool_concurrency <= 1:
-            for call in calls:  # one at a time, in call order
-                await one(call)
-                yield receive.receive_nowait()
-            self.stop = stops[0] if stops else None
-            return
 
         async def batch() -> None:
             nonlocal cancel
             async with anyio.create_task_group() as tg:
                 cancel = tg.cancel_scope.cancel
                 for call in calls:
-                    tg.start_soon(one, call)
+                    tg.start_soon(reported, call)
 
-        task = asyncio.get_running_loop().create_task(batch())
-        try:
-            for _ in calls:
-                yield await receive.receive()
-            await task
-        finally:
-            if not task.done():
-                task.cancel()
-                with anyio.CancelScope(shield=True):
-                    await asyncio.wait([task])
+        with send, receive:
+            if len(calls) == 1 or self.limits.tool_concurrency <= 1:
+                for call in calls:  # one at a time, in call order
+                    await reported(call)
+                    yield receive.receive_nowait()
+            else:
+                task = asyncio.get_running_loop().create_task(batch())
+                try:
+                    for _ in calls:
+                        yield await receive.receive()
+                    await task
+                finally:
+                    if not task.done():
+                        task.cancel()
+                        with anyio.CancelScope(shield=True):
+                            await asyncio.wait([task])
         self.stop = stops[0] if stops else None
-
-    async def _run_one(self, call: _Call, limiter: anyio.CapacityLimiter, stops: list[StopRun],
-                       cancel: Callable[[], None] | None) -> None:
-        """Run one checked call and fill in its output (a tool's failure is the model's)."""
-        tool = call.tool
-        assert tool is not None
-        async with limiter:
-            timeout = tool.timeout if tool.timeout is not None else self.limits.tool_timeout
-            left = self.remaining()  # measured after waiting for a slot
-            if left is not None:
-                timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
-            if stops:
-                call.output = "Not run: another tool stopped the run."
-                call.is_error = True
-                return
-            ctx = replace(self.ctx, tool_call_id=call.id)
-            try:
-                with anyio.move_on_after(timeout) as scope:
-                    value = await tool.call(ctx, call.kwargs or {})
-                    call.output = Tool.format_result(value)
-                    call.is_error = call.unknown
-                if scope.cancelled_caught:
-                    call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
-                    call.is_error = True
-            except StopRun as exc:
-                stops.append(exc)
-                call.output = "The run was stopped by this tool."
-                if cancel is not None:
-                    cancel()
-            except anyio.get_cancelled_exc_class():
-                if not stops:
-                    raise
-                call.output = "Not run: another tool stopped the run."
-                call.is_error = True
-                raise
-            except ToolRetry as exc:  # the tool asks for another try with better arguments
-                call.output = f"{exc}\nFix the arguments and call {call.name!r} again."
-                call.is_error = call.retry = True
-            except Exception as exc:  # a tool's failure is the model's to see
-                call.output = f"Error: {type(exc).__name__}: {exc}"
-                call.is_error = True
 
     def count_retries(self, calls: list[_Call]) -> None:
         """Count `ToolRetry`s per tool (a success resets); past a tool's `retries`, end."""

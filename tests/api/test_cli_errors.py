@@ -53,32 +53,30 @@ def test_json_run_failure_ends_stdout_with_run_failed() -> None:
     assert "HTTP 401" in last["message"] and last["usage"]["requests"] == 1
 
 
-def read_some_then_close(args: list[str]) -> subprocess.Popen[str]:
+def read_some_then_close(args: list[str]) -> tuple[int, str]:
+    """Run the CLI, read one line, close the pipe (as `| head -1` does); (status, stderr)."""
     proc = subprocess.Popen([str(BIN), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env())
     assert proc.stdout is not None and proc.stderr is not None
-    proc.stdout.readline()
-    proc.stdout.close()  # the reader leaves, as `| head -1` does
-    proc.wait(timeout=120)
-    return proc
+    with proc, proc.stderr:
+        proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read()
+    return proc.returncode, err
 
 
 def test_closed_pipe_exits_quietly_in_run() -> None:
     step = Step(thinking="tick " * 300, text="done", chunk_delay=0.01)
     with LoopbackServer([step]) as server:
-        proc = read_some_then_close(["run", "hi", "--json", "--base-url", server.base_url,
-                                     "--api-key", "k", "--profile", "dashscope"])
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    assert proc.returncode == 141, err
+        code, err = read_some_then_close(["run", "hi", "--json", "--base-url", server.base_url,
+                                          "--api-key", "k", "--profile", "dashscope"])
+    assert code == 141, err
     assert "Traceback" not in err and "BrokenPipe" not in err, err
 
 
 def test_closed_pipe_exits_quietly_in_replay_gold() -> None:
-    proc = read_some_then_close(["tau2", "replay-gold", "--domain", "airline"])
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    assert proc.returncode == 141, err
+    code, err = read_some_then_close(["tau2", "replay-gold", "--domain", "airline"])
+    assert code == 141, err
     assert "Traceback" not in err and "BrokenPipe" not in err, err
 
 
