@@ -270,11 +270,12 @@ class OpenAICompatModel:
         except TypeError as exc:
             raise UserError(f"the request cannot be sent as JSON (check extra_body): {exc}",
                             messages=list(request.messages)) from exc
+        sent_model = body["model"]
         del body  # neither the body nor its bytes stay alive while the answer streams
         final: list[ModelStreamEvent] = []
         log.debug("request to %s: model=%s messages=%d tools=%d thinking=%s bytes=%d",
-                  self.base_url, self._model, len(request.messages), len(request.tools),
-                  thinking, len(payload))
+                  self.base_url, sent_model, len(request.messages), len(request.tools),
+                  thinking, len(parcel[0]))
         try:
             # The body is serialised once with orjson and sent as is; the response comes
             # back unread (cast_to=Response, stream=True) and is parsed line by line here.
@@ -312,7 +313,7 @@ class OpenAICompatModel:
             raise mapped from exc
         last = final[-1]
         if isinstance(last, ModelResponse):
-            last.model_name = last.model_name or body["model"]
+            last.model_name = last.model_name or sent_model
             log.debug("response %s: model=%s finish=%s input=%d output=%d reasoning=%d",
                       last.response_id, last.model_name, last.message.finish_reason,
                       last.usage.input_tokens, last.usage.output_tokens,
