@@ -216,3 +216,16 @@ def test_edit_messages_cost_linear_time(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Its first line appears at line 1"):
         ops.edit("f.txt", "a\n" * 20_000 + "zz", "b")
     assert time.perf_counter() - t0 < 10
+
+
+@pytest.mark.parametrize("pattern", ["(?:x{3000}){3000}", "((a{100}){100}){100}",
+                                     "(?:[ab]{400}|c){400}", "x" * 3000])
+def test_regexes_that_take_long_to_compile_are_refused(tmp_path: Path, pattern: str) -> None:
+    """Compiling (?:x{3000}){3000} held the GIL for 8 s (every thread froze)."""
+    (tmp_path / "f.txt").write_text("2024-05-20 x\n")
+    ops = FileOps(tmp_path)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="repeats too much|at most 2000"):
+        ops.grep(pattern)
+    assert time.perf_counter() - t0 < 1
+    assert ops.grep(r"\d{4}-\d{2}-\d{2}") == "f.txt:1: 2024-05-20 x"
