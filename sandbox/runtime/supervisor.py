@@ -41,6 +41,7 @@ from agentkit_sandbox_common import (
     clean_reply,
     error,
     freeze,
+    is_alive,
     nonblock,
     oom_kills,
     open_regular,
@@ -48,6 +49,7 @@ from agentkit_sandbox_common import (
     scan_workspace,
     set_dumpable,
     signal_name,
+    threads,
     write_all,
 )
 from agentkit_sandbox_worker import worker_main
@@ -56,7 +58,11 @@ MAX_LIFETIME = 0.0
 GRACE = 1.0
 MAX_TRANSFER = 64 << 20
 FILES_MAX = 1000
-STARTED = time.monotonic()
+SEND_TIMEOUT = 120.0  # the host reads every reply it waits for; longer means it is gone
+IDLE_WAIT = 1.0
+IDLE_SLACK = 0x100  # after its reply the interpreter must be back in its request read by then
+SHELL = "/bin/bash"
+SHELL_ENV_DROP = ("BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS")
 
 
 def seed_matplotlib(src: str = "/usr/local/share/agentkit/matplotlib") -> None:
@@ -75,10 +81,13 @@ def seed_matplotlib(src: str = "/usr/local/share/agentkit/matplotlib") -> None:
 
 
 class Child:
-    """A forked child (worker or shell) with its output pipes."""
+    """A forked child (worker or shell) with its output pipes (and, for the worker, its
+    request/reply pipes: our ends in `extra`, its descriptor numbers and pipe inodes)."""
 
     def __init__(self, pid: int, out_fd: int, err_fd: int, extra: tuple[int, ...] = ()) -> None:
         self.pid, self.out_fd, self.err_fd, self.extra = pid, out_fd, err_fd, extra
+        self.pipes: dict[int, int] = {}  # worker's fd -> pipe inode
+        self.req_fd = -1
 
     def close(self) -> None:
         for fd in (self.out_fd, self.err_fd, *self.extra):
@@ -97,6 +106,8 @@ class Supervisor:
         os.dup2(null, 1)
         os.close(null)
         set_dumpable(0)
+        nonblock(self.proto_in)
+        nonblock(self.proto_out)
         self.inbuf = b""
         self.queue: list[dict[str, Any]] = []
         self.exited: dict[int, int] = {}
@@ -110,10 +121,16 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)  # as PID 1: ignored unless sent by the kernel
         self.tracked: set[int] = set()
+        self.idle_ref: tuple[bytes, ...] | None = None  # the worker's idle read, see `idle`
+        self.note = ""  # why the interpreter was restarted at the end of the last call
 
     # -- plumbing
     def send(self, msg: dict[str, Any]) -> None:
-        write_all(self.proto_out, json.dumps(msg).encode() + b"\n")
+        try:
+            write_all(self.proto_out, json.dumps(msg).encode() + b"\n",
+                      time.monotonic() + SEND_TIMEOUT)
+        except OSError:  # the host stopped reading (or went away): nobody to serve
+            self.shutdown()
 
     def read_requests(self) -> bool:
         """Read available request bytes; False on EOF (the host is gone)."""
@@ -171,6 +188,7 @@ class Supervisor:
             try:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
                 if exec_:
                     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
                         signal.signal(sig, signal.SIG_DFL)
@@ -201,27 +219,48 @@ class Supervisor:
         nonblock(err_r)
         return Child(pid, out_r, err_r)
 
-    def kill_group(self, pgid: int | None, keep: int | None = None) -> None:
-        """SIGKILL every process of a group (optionally sparing `keep`); pgid None: every
-        process of the container but PID 1 and `keep`."""
+    def kill_group(self, pgid: int | None, keep: int | None = None) -> bool:
+        """SIGKILL every live process of a group (optionally sparing `keep`); pgid None: every
+        process of the container but PID 1 and `keep`. A process counts as live while any of
+        its threads does, whatever state its leader shows (stopped, zombie, blocking
+        signals: SIGKILL ends them all). False if some survived 3 s of killing."""
         deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
+        while True:
             members = []
             for name in os.listdir("/proc"):
                 if name.isdigit() and int(name) not in (1, keep):
                     st = proc_state(name)
-                    if st is not None and st[0] != b"Z" and pgid in (None, st[1]):
+                    if st is not None and pgid in (None, st[1]) and is_alive(name):
                         members.append(int(name))
             if not members:
-                break
+                self.reap()
+                return True
+            if time.monotonic() > deadline:
+                self.reap()
+                return False
             for pid in members:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+            time.sleep(0.002)
+            self.reap()
+
+    def kill_all(self) -> None:
+        """Last resort: SIGKILL every process but PID 1 (the worker too) until none is left."""
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
             time.sleep(0.005)
             self.reap()
-        self.reap()
+            if not any(n.isdigit() and n != "1" and is_alive(n) for n in os.listdir("/proc")):
+                return
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:
         deadline = time.monotonic() + timeout
@@ -240,12 +279,90 @@ class Supervisor:
         rep_r, rep_w = os.pipe()
 
         child = self.fork(lambda: worker_main(req_r, rep_w), keep=(req_r, rep_w))
+        child.pipes = {req_r: os.fstat(req_r).st_ino, rep_w: os.fstat(rep_w).st_ino}
+        child.req_fd = req_r
         os.close(req_r)
         os.close(rep_w)
         nonblock(rep_r)
+        nonblock(req_w)
         child.extra = (req_w, rep_r)
         self.worker = child
+        self.idle_ref = None
         return child
+
+    def idle(self, worker: Child) -> tuple[bytes, ...] | None:
+        """(syscall, fd, stack pointer) of the worker's main thread when it is
+        blocked reading its request pipe, else None. The request loop always waits at the same
+        place; user code reading that pipe (after forging a reply, in a signal handler) would
+        do it from deeper in the stack, which tells them apart."""
+        try:
+            with open(f"/proc/{worker.pid}/syscall", "rb") as fh:
+                fields = fh.read().split()
+        except OSError:
+            return None
+        if len(fields) < 9 or fields[1] != b"0x%x" % worker.req_fd:
+            return None
+        return fields[0], fields[1], fields[-2]
+
+    def same_place(self, sig: tuple[bytes, ...]) -> bool:
+        """`sig` is the idle read of `idle_ref` (None: the first one, no user code ran yet):
+        same syscall and descriptor, stack pointer within IDLE_SLACK bytes
+        (the interpreter's specialisation moves it a little; any user code waiting on the
+        pipe is at least one C-level evaluation, some 0x200 bytes, deeper)."""
+        ref = self.idle_ref
+        if ref is None:
+            return True
+        if sig[0] != ref[0] or sig[1] != ref[1]:
+            return False
+        return abs(int(sig[2], 16) - int(ref[2], 16)) <= IDLE_SLACK
+
+    def wait_idle(self, worker: Child, timeout: float) -> tuple[bytes, ...] | None:
+        deadline = time.monotonic() + timeout
+        delay = 0.00002
+        while True:
+            sig = self.idle(worker)
+            if sig is not None and self.same_place(sig):
+                return sig
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.005)
+
+    def check_worker(self, worker: Child) -> str:
+        """Freeze the worker for the time between calls and make sure nothing of the call
+        that just ended can act in a later one: "" when all is well, else why not (a dead
+        worker is fine here: the next Python call notices it and reports the lost state)."""
+        why = self.inspect_worker(worker)
+        self.reap()
+        return "" if worker.pid in self.exited or not is_alive(worker.pid) else why
+
+    def inspect_worker(self, worker: Child) -> str:
+        if not is_alive(worker.pid):
+            return ""
+        sig = self.wait_idle(worker, IDLE_WAIT)
+        if not freeze(worker.pid):
+            return "it could not be stopped"
+        tasks = threads(worker.pid)
+        if [tid for tid, _ in tasks] != [str(worker.pid)]:
+            return "threads were still running at the end of the call (join them first)"
+        if sig is None or self.idle(worker) != sig:
+            return "its code went on running after the call's reply"
+        if self.idle_ref is None:
+            self.idle_ref = sig
+        for fd, ino in worker.pipes.items():
+            try:
+                if os.readlink(f"/proc/{worker.pid}/fd/{fd}") != f"pipe:[{ino}]":
+                    raise OSError
+            except OSError:
+                return "its request or reply pipe was replaced"
+        try:
+            with open(f"/proc/{worker.pid}/status", "rb") as fh:
+                caught = next(ln for ln in fh if ln.startswith(b"SigCgt:")).split()[1]
+        except (OSError, StopIteration, IndexError):
+            return "its state could not be read"
+        if int(caught, 16) & ~(1 << (signal.SIGINT - 1)):
+            return "signal handlers were installed outside Python's signal module"
+        return ""
 
     def worker_reap(self, worker: Child) -> None:
         """Have the (kept) worker reap the children we just killed, freeing their pids."""
@@ -253,8 +370,9 @@ class Supervisor:
         nonce = secrets.token_hex(16)
         reader = ReplyReader(nonce)
         try:
-            write_all(req_w, json.dumps({"op": "reap", "nonce": nonce}).encode() + b"\n")
             deadline = time.monotonic() + 2.0
+            write_all(req_w, json.dumps({"op": "reap", "nonce": nonce}).encode() + b"\n",
+                      deadline)
             while time.monotonic() < deadline:
                 ready, _, _ = select.select([rep_r], [], [], deadline - time.monotonic())
                 if ready:
@@ -264,14 +382,23 @@ class Supervisor:
         except OSError:
             pass
 
-    def settle(self) -> None:
+    def settle(self) -> str:
         """End of a call: freeze the worker, SIGKILL every other process but PID 1 (detached
-        ones included) so nothing changes the workspace until the next call."""
-        worker = self.worker
-        if worker is not None and not freeze(worker.pid):
-            self.drop_worker()  # cannot be stopped (e.g. stuck in the kernel): restart it
-            worker = None
-        self.kill_group(None, keep=worker.pid if worker is not None else None)
+        ones included) so nothing changes the workspace until the next call. A worker that
+        fails `check_worker` is replaced by a fresh one; returns why ("" if it was not)."""
+        worker, why = self.worker, ""
+        if worker is not None:
+            why = self.check_worker(worker)
+            if why:
+                self.drop_worker()
+                worker = None
+        if not self.kill_group(None, keep=worker.pid if worker is not None else None):
+            self.kill_all()
+            why = why or "processes of the call could not be stopped"
+        if why:
+            self.start_worker()
+            self.worker_used = False
+        return why
 
     def resume_worker(self, worker: Child) -> None:
         """Continue the frozen worker and discard whatever is left in its reply pipe."""
@@ -289,6 +416,10 @@ class Supervisor:
     def drop_worker(self) -> None:
         if self.worker is not None:
             self.kill_group(self.worker.pid)
+            try:
+                os.kill(self.worker.pid, signal.SIGKILL)  # even if it left its group
+            except OSError:
+                pass
             self.wait_exit(self.worker.pid, 1.0)
             self.worker.close()
             self.worker = None
@@ -302,8 +433,6 @@ class Supervisor:
             left = deadline - time.monotonic()
             if left <= 0:
                 return "deadline", []
-            if MAX_LIFETIME and time.monotonic() - STARTED > MAX_LIFETIME:
-                os._exit(0)
             try:
                 ready, _, _ = select.select(fds, [], [], min(left, 1.0))
             except InterruptedError:
@@ -363,18 +492,22 @@ class Supervisor:
         nonce = secrets.token_hex(16)
         max_value = max(1, min(VALUE_MAX, max_output))
         reader = ReplyReader(nonce)
-        try:
-            write_all(req_w, json.dumps({"code": str(req["code"]), "nonce": nonce,
-                                         "max_value": max_value}).encode() + b"\n")
-        except OSError:
-            pass
         reply: dict[str, Any] | None = None
         timed_out = cancelled = False
         status: int | None = None
         deadline = time.monotonic() + timeout
         phase = "run"
+        if self.idle_ref is None:  # a fresh worker: no user code has run in it yet
+            self.idle_ref = self.wait_idle(worker, 5.0)
+        try:
+            write_all(req_w, json.dumps({"code": str(req["code"]), "nonce": nonce,
+                                         "max_value": max_value}).encode() + b"\n", deadline)
+            sent = True
+        except OSError:  # it does not read its requests (TimeoutError included)
+            sent = False
         while True:
-            why, _ = self.pump(worker, cap, [rep_r], deadline, req.get("id"))
+            why, _ = self.pump(worker, cap, [rep_r], deadline, req.get("id")) if sent else (
+                "broken", [])
             if why == "ready":
                 try:
                     chunk = os.read(rep_r, 1 << 20)
@@ -452,7 +585,11 @@ class Supervisor:
         timeout = float(req.get("timeout", 30))
         oom_before = oom_kills()
         command = str(req["command"])
-        child = self.fork(lambda: os.execvp("bash", ["bash", "-lc", command]), exec_=True)
+        env = {k: v for k, v in os.environ.items()
+               if k not in SHELL_ENV_DROP and not k.startswith("BASH_FUNC_")}
+        # no login shell, no rc files: nothing planted in the workspace ($HOME) runs
+        argv = ["bash", "--noprofile", "--norc", "-c", command]
+        child = self.fork(lambda: os.execve(SHELL, argv, env), exec_=True)
         why, _ = self.pump(child, cap, [], time.monotonic() + timeout, req.get("id"))
         status = self.exited.pop(child.pid, None)
         self.kill_group(child.pid)
@@ -511,9 +648,14 @@ class Supervisor:
             size = os.fstat(fd).st_size
             if size > MAX_TRANSFER:
                 raise OSError(errno.EFBIG, f"file is larger than {MAX_TRANSFER} bytes")
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
+            chunks, total = [], 0  # at most one byte more than allowed: the file may grow
+            while total <= MAX_TRANSFER and (
+                chunk := os.read(fd, min(1 << 20, MAX_TRANSFER + 1 - total))
+            ):
                 chunks.append(chunk)
+                total += len(chunk)
+            if total > MAX_TRANSFER:
+                raise OSError(errno.EFBIG, f"file is larger than {MAX_TRANSFER} bytes")
         finally:
             os.close(fd)
         return {"data": base64.b64encode(b"".join(chunks)).decode()}
@@ -534,9 +676,13 @@ class Supervisor:
                            "error": error("ResourceError", msg), "timed_out": False,
                            "truncated": False, "state_lost": False, "oom_killed": False}
                 finally:
-                    self.settle()
+                    why = self.settle()
+                if why:
+                    out["state_lost"] = True
+                    out["stderr"] += (f"\n[sandbox: the interpreter was restarted, {why}; "
+                                      "variables and imports are gone]\n")
                 files = changed_files(before, scan_workspace())
-                out["files"] = files[:FILES_MAX]
+                out["files"] = cap_files(files, int(req.get("max_output", 1 << 20)))
             elif op == "ping":
                 out = {"pid": os.getpid(), "uid": os.getuid()}
             elif op == "put":
@@ -564,6 +710,9 @@ class Supervisor:
         os._exit(0)
 
     def serve(self) -> None:
+        if MAX_LIFETIME:  # a timer, not a check on the request path: it fires wherever
+            signal.signal(signal.SIGALRM, lambda *_: self.shutdown())  # PID 1 is blocked
+            signal.setitimer(signal.ITIMER_REAL, MAX_LIFETIME)
         seed_matplotlib()
         writable = os.access(WORKSPACE, os.W_OK)
         self.start_worker()
@@ -572,20 +721,25 @@ class Supervisor:
         while True:
             while self.queue:
                 self.handle(self.queue.pop(0))
-            wait = 1.0
-            if MAX_LIFETIME:
-                wait = MAX_LIFETIME - (time.monotonic() - STARTED)
-                if wait <= 0:
-                    self.shutdown()
-                wait = min(wait, 1.0)
             try:
-                ready, _, _ = select.select([self.proto_in, self.wake_r], [], [], wait)
+                ready, _, _ = select.select([self.proto_in, self.wake_r], [], [], 1.0)
             except InterruptedError:
                 continue
             if self.wake_r in ready:
                 self.reap()
             if self.proto_in in ready and not self.read_requests():
                 self.shutdown()
+
+
+def cap_files(files: list[str], max_chars: int) -> list[str]:
+    """The changed-files list within FILES_MAX names and `max_chars` characters in all."""
+    out, used = [], 0
+    for name in files[:FILES_MAX]:
+        used += len(name) + 2
+        if used > max_chars:
+            break
+        out.append(name)
+    return out
 
 
 def main(cfg: dict[str, Any]) -> None:
