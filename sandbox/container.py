@@ -222,6 +222,7 @@ def create_container(spec: ContainerSpec) -> str:
         log_config=LogConfig(type=LogConfig.types.NONE),
     )
     host_config["MaskedPaths"] = MASKED_PATHS
+    host_config["CgroupnsMode"] = "private"  # /proc/self/cgroup: "/", not the container id
     try:
         created = client.api.create_container(
             spec.image,
