@@ -77,7 +77,7 @@ def executor_command(config: dict[str, Any]) -> list[str]:
     """The container command: the bootstrap loader plus the runtime sources and config (the
     runtime is not baked into the image, so editing it needs no rebuild)."""
     modules = {name: (RUNTIME / f"{name}.py").read_text()
-               for name in ("common", "worker", "supervisor")}
+               for name in ("common", "checks", "files", "worker", "supervisor")}
     payload = json.dumps({"modules": modules, "config": config})
     return ["python3", "-I", "-B", "-c", (RUNTIME / "bootstrap.py").read_text(), payload]
 

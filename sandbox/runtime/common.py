@@ -318,3 +318,20 @@ def open_regular(path: str, flags: int, mode: int = 0o644) -> int:
         os.close(fd)
         raise
     return fd
+
+
+class Child:
+    """A forked child (worker or shell) with its output pipes (and, for the worker, its
+    request/reply pipes: our ends in `extra`, its descriptor numbers and pipe inodes)."""
+
+    def __init__(self, pid: int, out_fd: int, err_fd: int, extra: tuple[int, ...] = ()) -> None:
+        self.pid, self.out_fd, self.err_fd, self.extra = pid, out_fd, err_fd, extra
+        self.pipes: dict[int, int] = {}  # worker's fd -> pipe inode
+        self.req_fd = -1
+
+    def close(self) -> None:
+        for fd in (self.out_fd, self.err_fd, *self.extra):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

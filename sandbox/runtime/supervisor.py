@@ -10,19 +10,22 @@ on the original fd 1, which is moved to a private descriptor at start so that no
   ``__main__`` namespace. User output goes to pipes that the supervisor reads with a cap.
   On timeout the worker gets SIGINT (state kept if it stops); if it does not stop within the
   grace period its whole process group is SIGKILLed and the reply says ``state_lost``.
-* Shell commands run as ``bash -lc`` in a fresh session per call.
+* Shell commands run as ``bash --noprofile --norc -c`` in a fresh session per call.
 * Nothing runs between calls: after each call every process but PID 1 and the worker is
-  SIGKILLed (detached ``setsid`` loops included) and the worker is SIGSTOPped (its threads
-  too) until the next Python call, so the workspace cannot change under file operations.
+  SIGKILLed, whatever its state (detached ``setsid`` loops, stopped processes, leaders that
+  left by ``SYS_exit`` while their threads run) and the worker is SIGSTOPped until the next
+  Python call, so the workspace cannot change under file operations. The frozen worker must
+  be single-threaded, blocked in its one idle read, with its original pipes and no C-level
+  signal handlers (`check_worker`), else it is replaced: no code of a call sees a later one.
 * The worker's replies are paired with their request by a per-call nonce and type-checked
   and capped here: user code shares the worker's process and can write to the reply pipe.
-* Dead-man switch: EOF on stdin (the host went away) or ``max_lifetime`` ends the container.
+* Every write of PID 1 has a deadline. Dead-man switch: EOF on stdin (the host went away)
+  ends the container, and so does ``max_lifetime``, an interval timer that fires wherever
+  PID 1 is blocked.
 """
 
 from __future__ import annotations
 
-import base64
-import errno
 import json
 import os
 import secrets
@@ -32,69 +35,34 @@ import sys
 import time
 from typing import Any
 
+from agentkit_sandbox_checks import inspect_worker, wait_idle
 from agentkit_sandbox_common import (
     VALUE_MAX,
     WORKSPACE,
     Capture,
+    Child,
     ReplyReader,
     changed_files,
     clean_reply,
     error,
-    freeze,
     is_alive,
     nonblock,
     oom_kills,
-    open_regular,
     proc_state,
     scan_workspace,
     set_dumpable,
     signal_name,
-    threads,
     write_all,
 )
+from agentkit_sandbox_files import cap_files, get, put, seed_matplotlib
 from agentkit_sandbox_worker import worker_main
 
 MAX_LIFETIME = 0.0
 GRACE = 1.0
 MAX_TRANSFER = 64 << 20
-FILES_MAX = 1000
 SEND_TIMEOUT = 120.0  # the host reads every reply it waits for; longer means it is gone
-IDLE_WAIT = 1.0
-IDLE_SLACK = 0x100  # after its reply the interpreter must be back in its request read by then
 SHELL = "/bin/bash"
 SHELL_ENV_DROP = ("BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS")
-
-
-def seed_matplotlib(src: str = "/usr/local/share/agentkit/matplotlib") -> None:
-    """Copy the image's prebuilt matplotlib font cache into the (tmpfs) MPLCONFIGDIR."""
-    dst = os.environ.get("MPLCONFIGDIR")
-    if not dst or not os.path.isdir(src) or os.path.exists(dst):
-        return
-    try:
-        os.makedirs(dst, exist_ok=True)
-        for name in os.listdir(src):
-            if os.path.isfile(f"{src}/{name}"):
-                with open(f"{src}/{name}", "rb") as fin, open(f"{dst}/{name}", "wb") as fout:
-                    fout.write(fin.read())
-    except OSError:
-        pass
-
-
-class Child:
-    """A forked child (worker or shell) with its output pipes (and, for the worker, its
-    request/reply pipes: our ends in `extra`, its descriptor numbers and pipe inodes)."""
-
-    def __init__(self, pid: int, out_fd: int, err_fd: int, extra: tuple[int, ...] = ()) -> None:
-        self.pid, self.out_fd, self.err_fd, self.extra = pid, out_fd, err_fd, extra
-        self.pipes: dict[int, int] = {}  # worker's fd -> pipe inode
-        self.req_fd = -1
-
-    def close(self) -> None:
-        for fd in (self.out_fd, self.err_fd, *self.extra):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 class Supervisor:
@@ -290,79 +258,15 @@ class Supervisor:
         self.idle_ref = None
         return child
 
-    def idle(self, worker: Child) -> tuple[bytes, ...] | None:
-        """(syscall, fd, stack pointer) of the worker's main thread when it is
-        blocked reading its request pipe, else None. The request loop always waits at the same
-        place; user code reading that pipe (after forging a reply, in a signal handler) would
-        do it from deeper in the stack, which tells them apart."""
-        try:
-            with open(f"/proc/{worker.pid}/syscall", "rb") as fh:
-                fields = fh.read().split()
-        except OSError:
-            return None
-        if len(fields) < 9 or fields[1] != b"0x%x" % worker.req_fd:
-            return None
-        return fields[0], fields[1], fields[-2]
-
-    def same_place(self, sig: tuple[bytes, ...]) -> bool:
-        """`sig` is the idle read of `idle_ref` (None: the first one, no user code ran yet):
-        same syscall and descriptor, stack pointer within IDLE_SLACK bytes
-        (the interpreter's specialisation moves it a little; any user code waiting on the
-        pipe is at least one C-level evaluation, some 0x200 bytes, deeper)."""
-        ref = self.idle_ref
-        if ref is None:
-            return True
-        if sig[0] != ref[0] or sig[1] != ref[1]:
-            return False
-        return abs(int(sig[2], 16) - int(ref[2], 16)) <= IDLE_SLACK
-
-    def wait_idle(self, worker: Child, timeout: float) -> tuple[bytes, ...] | None:
-        deadline = time.monotonic() + timeout
-        delay = 0.00002
-        while True:
-            sig = self.idle(worker)
-            if sig is not None and self.same_place(sig):
-                return sig
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(delay)
-            delay = min(delay * 2, 0.005)
-
     def check_worker(self, worker: Child) -> str:
         """Freeze the worker for the time between calls and make sure nothing of the call
         that just ended can act in a later one: "" when all is well, else why not (a dead
         worker is fine here: the next Python call notices it and reports the lost state)."""
-        why = self.inspect_worker(worker)
+        why, sig = inspect_worker(worker.pid, worker.req_fd, worker.pipes, self.idle_ref)
+        if not why and self.idle_ref is None:
+            self.idle_ref = sig
         self.reap()
         return "" if worker.pid in self.exited or not is_alive(worker.pid) else why
-
-    def inspect_worker(self, worker: Child) -> str:
-        if not is_alive(worker.pid):
-            return ""
-        sig = self.wait_idle(worker, IDLE_WAIT)
-        if not freeze(worker.pid):
-            return "it could not be stopped"
-        tasks = threads(worker.pid)
-        if [tid for tid, _ in tasks] != [str(worker.pid)]:
-            return "threads were still running at the end of the call (join them first)"
-        if sig is None or self.idle(worker) != sig:
-            return "its code went on running after the call's reply"
-        if self.idle_ref is None:
-            self.idle_ref = sig
-        for fd, ino in worker.pipes.items():
-            try:
-                if os.readlink(f"/proc/{worker.pid}/fd/{fd}") != f"pipe:[{ino}]":
-                    raise OSError
-            except OSError:
-                return "its request or reply pipe was replaced"
-        try:
-            with open(f"/proc/{worker.pid}/status", "rb") as fh:
-                caught = next(ln for ln in fh if ln.startswith(b"SigCgt:")).split()[1]
-        except (OSError, StopIteration, IndexError):
-            return "its state could not be read"
-        if int(caught, 16) & ~(1 << (signal.SIGINT - 1)):
-            return "signal handlers were installed outside Python's signal module"
-        return ""
 
     def worker_reap(self, worker: Child) -> None:
         """Have the (kept) worker reap the children we just killed, freeing their pids."""
@@ -498,7 +402,7 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         phase = "run"
         if self.idle_ref is None:  # a fresh worker: no user code has run in it yet
-            self.idle_ref = self.wait_idle(worker, 5.0)
+            self.idle_ref = wait_idle(worker.pid, worker.req_fd, None, 5.0)
         try:
             write_all(req_w, json.dumps({"code": str(req["code"]), "nonce": nonce,
                                          "max_value": max_value}).encode() + b"\n", deadline)
@@ -615,51 +519,6 @@ class Supervisor:
                 "truncated": cap.truncated, "state_lost": False, "oom_killed": oom,
                 "figures": []}
 
-    # -- files
-    @staticmethod
-    def resolve(path: str) -> str:
-        full = os.path.normpath(os.path.join(WORKSPACE, path))
-        real_parent = os.path.realpath(os.path.dirname(full))
-        if not (full + "/").startswith(WORKSPACE + "/") or not (
-            real_parent + "/"
-        ).startswith(WORKSPACE + "/"):
-            raise PermissionError(f"path {path!r} is outside the workspace")
-        if full == WORKSPACE:
-            raise IsADirectoryError(path)
-        return full
-
-    def put(self, req: dict[str, Any]) -> dict[str, Any]:
-        full = self.resolve(req["path"])
-        data = base64.b64decode(req["data"])
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        full = self.resolve(req["path"])  # re-check after creating parents
-        fd = open_regular(full, os.O_WRONLY | os.O_CREAT, int(req.get("mode", 0o644)) & 0o777)
-        try:
-            os.ftruncate(fd, 0)
-            write_all(fd, data)
-        finally:
-            os.close(fd)
-        return {"size": len(data)}
-
-    def get(self, req: dict[str, Any]) -> dict[str, Any]:
-        full = self.resolve(req["path"])
-        fd = open_regular(full, os.O_RDONLY)
-        try:
-            size = os.fstat(fd).st_size
-            if size > MAX_TRANSFER:
-                raise OSError(errno.EFBIG, f"file is larger than {MAX_TRANSFER} bytes")
-            chunks, total = [], 0  # at most one byte more than allowed: the file may grow
-            while total <= MAX_TRANSFER and (
-                chunk := os.read(fd, min(1 << 20, MAX_TRANSFER + 1 - total))
-            ):
-                chunks.append(chunk)
-                total += len(chunk)
-            if total > MAX_TRANSFER:
-                raise OSError(errno.EFBIG, f"file is larger than {MAX_TRANSFER} bytes")
-        finally:
-            os.close(fd)
-        return {"data": base64.b64encode(b"".join(chunks)).decode()}
-
     # -- main loop
     def handle(self, req: dict[str, Any]) -> None:
         op, rid = req.get("op"), req.get("id")
@@ -686,9 +545,9 @@ class Supervisor:
             elif op == "ping":
                 out = {"pid": os.getpid(), "uid": os.getuid()}
             elif op == "put":
-                out = self.put(req)
+                out = put(req)
             elif op == "get":
-                out = self.get(req)
+                out = get(req, MAX_TRANSFER)
             elif op == "cancel":
                 return  # nothing running with that id
             elif op == "shutdown":
@@ -729,17 +588,6 @@ class Supervisor:
                 self.reap()
             if self.proto_in in ready and not self.read_requests():
                 self.shutdown()
-
-
-def cap_files(files: list[str], max_chars: int) -> list[str]:
-    """The changed-files list within FILES_MAX names and `max_chars` characters in all."""
-    out, used = [], 0
-    for name in files[:FILES_MAX]:
-        used += len(name) + 2
-        if used > max_chars:
-            break
-        out.append(name)
-    return out
 
 
 def main(cfg: dict[str, Any]) -> None:

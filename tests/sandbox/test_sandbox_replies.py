@@ -92,7 +92,7 @@ def test_get_reads_at_most_max_transfer_plus_one(tmp_path: Any) -> None:
     import sys
 
     modules = {}
-    for name in ("common", "worker", "supervisor"):
+    for name in ("common", "files"):
         spec = importlib.util.spec_from_file_location(f"agentkit_sandbox_{name}",
                                                       RUNTIME / f"{name}.py")
         assert spec is not None and spec.loader is not None
@@ -100,16 +100,14 @@ def test_get_reads_at_most_max_transfer_plus_one(tmp_path: Any) -> None:
         sys.modules[spec.name] = modules[name]
         spec.loader.exec_module(modules[name])
     try:
-        sup = modules["supervisor"]
-        sup.MAX_TRANSFER = 100
-        get = sup.Supervisor.get.__get__(object.__new__(sup.Supervisor))
-        sup.WORKSPACE = "/proc"  # /proc/meminfo: st_size 0, about 1.5 kB of text
+        files = modules["files"]
+        files.WORKSPACE = "/proc"  # /proc/meminfo: st_size 0, about 1.5 kB of text
         with pytest.raises(OSError) as exc:
-            get({"path": "meminfo"})
+            files.get({"path": "meminfo"}, 100)
         assert exc.value.errno == errno.EFBIG
-        sup.WORKSPACE = str(tmp_path)
+        files.WORKSPACE = str(tmp_path)
         (tmp_path / "exact").write_bytes(b"x" * 100)
-        assert base64.b64decode(get({"path": "exact"})["data"]) == b"x" * 100
+        assert base64.b64decode(files.get({"path": "exact"}, 100)["data"]) == b"x" * 100
     finally:
         for name in modules:
             sys.modules.pop(f"agentkit_sandbox_{name}", None)
