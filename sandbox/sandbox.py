@@ -312,7 +312,8 @@ class DockerSandbox:
     async def run_shell(
         self, command: str, timeout: float | None = None  # noqa: ASYNC109
     ) -> ExecResult:
-        """Run `bash -lc command` in /workspace (stateless: a fresh shell per call)."""
+        """Run `bash -c command` in /workspace (stateless: a fresh shell per call, no login
+        shell, no rc or profile files)."""
         return await self._observed("shell", {"command": command}, timeout)
 
     async def _observed(
@@ -376,10 +377,14 @@ class DockerSandbox:
         try:
             if not isinstance(data, str):
                 raise ValueError("no data")
-            return base64.b64decode(data, validate=True)
+            raw = base64.b64decode(data, validate=True)
         except (ValueError, binascii.Error) as exc:
             raise ProtocolError(f"malformed download reply from the sandbox executor: {exc}") \
                 from None
+        if len(raw) > self.max_transfer:  # the executor refuses these; never trust blindly
+            raise SandboxError(f"{path!r} is larger than max_transfer ({self.max_transfer} "
+                               "bytes)")
+        return raw
 
     async def ping(self) -> bool:
         """True when the executor answers (used by the pool before handing a sandbox out)."""
