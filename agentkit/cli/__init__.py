@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     from agentkit.tau2.cli import register as register_tau2
 
     register_tau2(sub)
+    from agentkit.mcp.cli import register as register_mcp
+
+    register_mcp(sub)
     return parser
 
 

@@ -253,8 +253,8 @@ class MCPServer:
         return self._mark(tool)
 
     def _mark(self, tool: Tool) -> Tool:
-        if self.needs_approval is not None:
-            tool.needs_approval = self.needs_approval
+        if self.needs_approval is not None:  # the attribute human approval reads
+            object.__setattr__(tool, "needs_approval", self.needs_approval)
         return tool
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None
