@@ -29,7 +29,7 @@ from .store import (
     SessionBusy,
     SessionError,
     SessionInfo,
-    decode_message,
+    decode_messages,
     decode_state,
     encode_message,
     to_datetime,
@@ -156,13 +156,16 @@ class SQLiteBackend:
             self._conn = conn
         return self._conn
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        def work() -> T:
+    async def _call(self, fn: Callable[..., Any], *args: Any,
+                    then: Callable[[Any], Any] | None = None) -> Any:
+        """`fn(conn, *args)` in a worker thread; `then(result)` there too, without the lock."""
+        def work() -> Any:
             with self._mutex:
                 try:
-                    return fn(self._connection(), *args)
+                    out = fn(self._connection(), *args)
                 except sqlite3.Error as exc:
                     raise SessionError(f"session store {self.path or ':memory:'}: {exc}") from exc
+            return out if then is None else then(out)
 
         return await anyio.to_thread.run_sync(work)
 
@@ -223,10 +226,10 @@ class SQLiteBackend:
                                 "ORDER BY seq", (session_id,)).fetchall()
             return rows, row[1]
 
-        rows, paused = await self._call(work)
-        messages = [m for seq, v, data in rows
-                    if (m := decode_message(session_id, seq, v, data)) is not None]
-        return messages, decode_state(session_id, paused)
+        def decode(got: tuple[list[Any], str | None]) -> tuple[list[Message], RunState | None]:
+            return decode_messages(session_id, got[0]), decode_state(session_id, got[1])
+
+        return await self._call(work, then=decode)  # decoded in the worker thread too
 
     async def append(self, session_id: str, messages: Sequence[Message], *,
                      paused: Any = KEEP, expire_before: float | None = None) -> None:
