@@ -82,8 +82,8 @@ class PendingApproval(BaseModel):
 class RunState(BaseModel):
     """A paused run: everything a resume needs, as JSON (`model_dump_json` / `model_validate_json`).
 
-    `messages` is the transcript before the paused reply, `reply` the assistant message whose
-    calls wait (none of them has run). The limits go on counting across the pause: `step`,
+    `messages` is the transcript before the paused reply (empty for a run paused in a session,
+    which holds it), `reply` the assistant message whose calls wait (none of them has run). The limits go on counting across the pause: `step`,
     `usage`, `total_calls` and `elapsed` (run time before the pause; waiting time is not counted).
     """
 

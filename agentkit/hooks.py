@@ -179,7 +179,7 @@ class RunHooks:
         state = RunState(
             state_id=uuid.uuid4().hex, run_id=run.ctx.run_id, agent_name=run.agent.name,
             session_id=None if self.session is None else self.session.id,
-            messages=list(run.messages[:-1]), reply=reply, pending=pending, step=run.step,
+            messages=[] if self.session else list(run.messages[:-1]), reply=reply, pending=pending, step=run.step,
             usage=run.usage.model_copy(), tool_calls=list(run.records),
             total_calls=run.total_calls, invalid_streak=run.invalid_streak,
             elapsed=self.elapsed + time.monotonic() - self.t0)
