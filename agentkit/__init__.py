@@ -6,28 +6,38 @@ imports openai or docker.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from .lazy import lazy_exports
 
+# agentkit logs under "agentkit.*" (loop, models, sandbox, tools, ...); silent until the
+# application configures logging.
+logging.getLogger("agentkit").addHandler(logging.NullHandler())
+
 if TYPE_CHECKING:
     from .agent import Agent
     from .approval import Approve, Deny, PendingApproval, RunState
+    from .compaction import ContextPolicy
     from .context import RunContext
     from .errors import (
         AgentError,
+        ContextOverflow,
         InvalidToolCallsExceeded,
         LimitExceeded,
         ModelAPIError,
         ModelBehaviorError,
         StopRun,
+        ToolRetriesExceeded,
+        ToolRetry,
         UserError,
     )
     from .events import (
         AgentEvent,
         ApprovalRequired,
+        ContextCompacted,
         InvalidToolCall,
-        ModelRetry,
+        RequestRetry,
         RunFinished,
         StepFinished,
         TextDelta,
@@ -39,6 +49,7 @@ if TYPE_CHECKING:
     )
     from .messages import (
         AssistantMessage,
+        CompactionMarker,
         Message,
         SystemMessage,
         ToolCall,
@@ -48,7 +59,9 @@ if TYPE_CHECKING:
         load_messages,
     )
     from .models.base import ModelSettings
+    from .modes import StepMode
     from .result import RunResult, ToolCallRecord
+    from .settings import RunSettings
     from .tooldef import Tool, ToolArgumentsError, tool
     from .usage import Usage
 
@@ -56,6 +69,11 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "Agent": "agent",
+    "ContextPolicy": "compaction",
+    "ContextOverflow": "errors",
+    "ContextCompacted": "events",
+    "CompactionMarker": "messages",
+    "StepMode": "modes",
     "Approve": "approval",
     "Deny": "approval",
     "PendingApproval": "approval",
@@ -68,10 +86,12 @@ _EXPORTS: dict[str, str] = {
     "ModelAPIError": "errors",
     "ModelBehaviorError": "errors",
     "StopRun": "errors",
+    "ToolRetriesExceeded": "errors",
+    "ToolRetry": "errors",
     "UserError": "errors",
     "AgentEvent": "events",
     "InvalidToolCall": "events",
-    "ModelRetry": "events",
+    "RequestRetry": "events",
     "RunFinished": "events",
     "StepFinished": "events",
     "TextDelta": "events",
@@ -91,6 +111,7 @@ _EXPORTS: dict[str, str] = {
     "ModelSettings": "models.base",
     "RunResult": "result",
     "ToolCallRecord": "result",
+    "RunSettings": "settings",
     "Tool": "tooldef",
     "ToolArgumentsError": "tooldef",
     "tool": "tooldef",
@@ -104,6 +125,10 @@ __all__ = [
     "ApprovalRequired",
     "Approve",
     "AssistantMessage",
+    "CompactionMarker",
+    "ContextCompacted",
+    "ContextOverflow",
+    "ContextPolicy",
     "Deny",
     "InvalidToolCall",
     "InvalidToolCallsExceeded",
@@ -111,14 +136,16 @@ __all__ = [
     "Message",
     "ModelAPIError",
     "ModelBehaviorError",
-    "ModelRetry",
     "ModelSettings",
     "PendingApproval",
+    "RequestRetry",
     "RunContext",
     "RunFinished",
     "RunResult",
+    "RunSettings",
     "RunState",
     "StepFinished",
+    "StepMode",
     "StopRun",
     "SystemMessage",
     "TextDelta",
@@ -132,6 +159,8 @@ __all__ = [
     "ToolCallStarted",
     "ToolMessage",
     "ToolResult",
+    "ToolRetriesExceeded",
+    "ToolRetry",
     "Usage",
     "UserError",
     "UserMessage",

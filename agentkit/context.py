@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from .usage import Usage
 
 if TYPE_CHECKING:
+    from .events import AgentEvent
     from .messages import Message
 
 __all__ = ["RunContext"]
@@ -34,3 +36,10 @@ class RunContext(Generic[DepsT]):
     tool_call_id: str | None = None  # set in the copy a tool receives: the call being run
     state: dict[str, Any] = field(default_factory=dict)
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    # where `emit` sends events while tools run (set by the loop; shared by the copies)
+    event_sink: Callable[[Any], None] | None = field(default=None, repr=False, compare=False)
+
+    def emit(self, event: AgentEvent) -> None:
+        """Put an event (e.g. `ToolProgress`) on the run's stream from inside a running tool."""
+        if self.event_sink is not None:
+            self.event_sink(event)

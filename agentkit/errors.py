@@ -10,11 +10,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentError",
+    "ContextOverflow",
     "InvalidToolCallsExceeded",
     "LimitExceeded",
     "ModelAPIError",
     "ModelBehaviorError",
     "StopRun",
+    "ToolRetriesExceeded",
+    "ToolRetry",
     "UserError",
 ]
 
@@ -26,7 +29,11 @@ class AgentError(Exception):
                  usage: Usage | None = None) -> None:
         super().__init__(message)
         self.messages: list[Message] = list(messages or [])
-        self.usage = usage
+        if usage is None:
+            from .usage import Usage
+
+            usage = Usage()
+        self.usage: Usage = usage
 
 
 class UserError(AgentError):
@@ -63,6 +70,27 @@ class ModelAPIError(AgentError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.body = body
+
+
+class ToolRetriesExceeded(AgentError):
+    """A tool raised `ToolRetry` more often in a row than its `retries`; `tool` names it."""
+
+    def __init__(self, message: str, *, tool: str, last_problem: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.tool = tool
+        self.last_problem = last_problem
+
+
+class ToolRetry(Exception):
+    """Raise from a tool to have the model call it again with better arguments.
+
+    The message is what the model is told, e.g. `raise ToolRetry("n must be positive")`.
+    Each tool allows `retries` of these in a row (`@tool(retries=2)`, default 1); they are
+    counted apart from invalid calls and from other exceptions (which the model just sees).
+    """
+class ContextOverflow(ModelAPIError):
+    """The server refused the request as longer than its context window, also after the
+    run compacted its context (when it manages context) and tried once more."""
 
 
 class StopRun(Exception):

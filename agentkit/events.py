@@ -13,8 +13,9 @@ from .usage import Usage
 __all__ = [
     "AgentEvent",
     "ApprovalRequired",
+    "ContextCompacted",
     "InvalidToolCall",
-    "ModelRetry",
+    "RequestRetry",
     "RunFinished",
     "StepFinished",
     "TextDelta",
@@ -22,6 +23,7 @@ __all__ = [
     "ToolCallArgumentsDelta",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolProgress",
     "ToolResult",
 ]
 
@@ -68,6 +70,16 @@ class ToolResult(_Event):
     is_error: bool = False
 
 
+class ToolProgress(_Event):
+    """A running tool reports how far it is (e.g. an MCP server's progress notification)."""
+
+    type: Literal["tool_progress"] = "tool_progress"
+    id: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
+
+
 class InvalidToolCall(_Event):
     type: Literal["invalid_tool_call"] = "invalid_tool_call"
     id: str
@@ -75,10 +87,10 @@ class InvalidToolCall(_Event):
     error: str
 
 
-class ModelRetry(_Event):
+class RequestRetry(_Event):
     """A model request failed and is tried again; drop this step's partial deltas."""
 
-    type: Literal["model_retry"] = "model_retry"
+    type: Literal["request_retry"] = "request_retry"
     attempt: int
     error: str
     delay: float
@@ -98,6 +110,21 @@ class StepFinished(_Event):
     type: Literal["step_finished"] = "step_finished"
     usage: Usage
     finish_reason: str | None = None
+    #: "thinking" or "instruct" (None: the server's default was left alone).
+    mode: str | None = None
+    #: The model name the step was requested with, when a mode chose one.
+    model: str | None = None
+    #: Thinking was switched off but reasoning arrived anyway (the server ignored it).
+    thinking_ignored: bool = False
+
+
+class ContextCompacted(_Event):
+    """The view sent to the model was compacted before this step's request."""
+
+    type: Literal["context_compacted"] = "context_compacted"
+    tokens_before: int
+    tokens_after: int
+    actions: list[str]
 
 
 class RunFinished(_Event):
@@ -113,10 +140,12 @@ AgentEvent = Annotated[
         ToolCallArgumentsDelta,
         ToolCallReady,
         ToolResult,
+        ToolProgress,
         InvalidToolCall,
-        ModelRetry,
+        RequestRetry,
         ApprovalRequired,
         StepFinished,
+        ContextCompacted,
         RunFinished,
     ],
     Field(discriminator="type"),

@@ -9,6 +9,9 @@ running tools are cancelled, and every tool call in the transcript gets an answe
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -19,20 +22,25 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import orjson
 
+from .compaction import ContextManager, is_context_overflow
 from .context import RunContext
 from .errors import (
     AgentError,
+    ContextOverflow,
     InvalidToolCallsExceeded,
     LimitExceeded,
     ModelAPIError,
     ModelBehaviorError,
     StopRun,
+    ToolRetriesExceeded,
+    ToolRetry,
+    UserError,
 )
 from .events import (
     AgentEvent,
     ApprovalRequired,
     InvalidToolCall,
-    ModelRetry,
+    RequestRetry,
     RunFinished,
     StepFinished,
     TextDelta,
@@ -43,6 +51,7 @@ from .events import (
     ToolResult,
 )
 from .hooks import Resume, RunHooks
+from .live import LiveEvents
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from .models.base import (
     ModelRequest,
@@ -52,8 +61,11 @@ from .models.base import (
     TextPart,
     ToolCallPart,
 )
+from .modes import NUDGE_EMPTY, Problem, StepInfo, StepMode, StepRecord
 from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
+from .telemetry.hooks import capture_content, observe
+from .textsafe import valid_utf8
 from .tooldef import Tool, ToolArgumentsError
 from .usage import Usage
 from .wire.history import broken_call_feedback
@@ -65,12 +77,15 @@ if TYPE_CHECKING:
 
 __all__ = ["agent_loop", "close_open_calls"]
 
+log = logging.getLogger(__name__)  # "agentkit.loop"; content only at DEBUG
+_IGNORED_SWITCH: set[str] = set()  # models already reported for ignoring "thinking off"
+
 
 class _Call:
     """A tool call of the current step: checked, then run (or rejected with a reason)."""
 
-    __slots__ = ("args", "error", "id", "is_error", "kwargs", "name", "output", "tool",
-                 "unknown")
+    __slots__ = ("args", "error", "error_type", "exc", "id", "is_error", "kwargs", "name",
+                 "output", "retry", "tool", "unknown")
 
     def __init__(self, id: str, name: str) -> None:
         self.id = id
@@ -81,13 +96,17 @@ class _Call:
         self.error: str | None = None
         self.output = ""
         self.is_error = False
+        self.retry = False  # the tool raised ToolRetry
         self.unknown = False  # an unknown name, answered by the agent's unknown_tool_handler
+        self.exc: Exception | None = None  # what the tool raised
+        self.error_type: str | None = None  # its class (or "TimeoutError"), for the record
 
 
 class _Run:
     """The mutable state of one run; the agent itself stays immutable."""
 
-    def __init__(self, agent: Agent[Any], messages: list[Message], deps: Any) -> None:
+    def __init__(self, agent: Agent[Any], messages: list[Message], deps: Any,
+                 prompt_given: bool = True) -> None:
         self.agent = agent
         self.model = agent.resolved_model()
         self.limits = agent.limits
@@ -102,8 +121,10 @@ class _Run:
         self.messages = messages
         self.usage = Usage()
         self.records: list[ToolCallRecord] = []
+        self.live: LiveEvents[None] = LiveEvents()  # what tools emit while running
         self.ctx: RunContext[Any] = RunContext(
-            deps=deps, run_id=uuid.uuid4().hex, messages=messages, usage=self.usage)
+            deps=deps, run_id=uuid.uuid4().hex, messages=messages, usage=self.usage,
+            event_sink=self.live.emit)
         self.deadline = time.monotonic() + self.limits.timeout if self.limits.timeout else None
         self.thinking = agent.thinking if agent.thinking is not None else self.model.thinking
         self.step = 0
@@ -111,7 +132,33 @@ class _Run:
         self.total_calls = 0
         self.nudges = 0
         self.response: ModelResponse | None = None
+        self.stop: StopRun | None = None  # set by run_tools when a tool stopped the run
+        self.tool_retries: dict[str, int] = {}  # ToolRetry in a row, per tool name
         self.replay: ModelResponse | None = None  # a resumed run's paused reply, not re-asked
+        # modes: the policy, the finished steps, and what went wrong in this one
+        self.policy = agent.mode
+        self.history: list[StepRecord] = []
+        self.mode: StepMode | None = None
+        self.problems: set[Problem] = set()
+        self.last_calls: set[bytes] = set()
+        # context management: the view of the transcript that is sent
+        self.window = None if agent.context is None else ContextManager(
+            agent.context, getattr(self.model, "profile", None), self.specs, prompt_given)
+        self.obs = observe(agent, self)  # telemetry (a no-op unless instrumented)
+
+    async def add_toolsets(self) -> None:
+        """Add the tools of the agent's toolsets (MCP servers), listed now; clashes fail."""
+        from .toolsets import assemble_tools
+
+        try:
+            extra = await assemble_tools(self.agent.tools, self.agent.toolsets)
+        except AgentError as exc:
+            raise self.fail(exc) from exc
+        if self.output is not None and any(t.name == FINAL_TOOL_NAME for t in extra):
+            raise self.fail(UserError(f"a toolset offers a tool named {FINAL_TOOL_NAME!r}, "
+                                      "which structured output uses; set a prefix"))
+        self.tools.update((t.name, t) for t in extra)
+        self.specs = [t.spec for t in self.tools.values()]
 
     def fail(self, exc: AgentError) -> AgentError:
         """`exc` with the transcript and usage as they stand."""
@@ -128,21 +175,78 @@ class _Run:
             f"the run exceeded its time limit of {self.limits.timeout}s", limit="timeout"))
 
     def result(self, output: Any) -> RunResult:
-        return RunResult(output=output, messages=list(self.messages), tool_calls=list(self.records),
-                         usage=self.usage.model_copy(), steps=self.step, run_id=self.ctx.run_id)
+        result = RunResult(output=output, messages=list(self.messages),
+                           tool_calls=list(self.records), usage=self.usage.model_copy(),
+                           steps=self.step, run_id=self.ctx.run_id)
+        self.obs.run_result(result)
+        return result
+
+    async def choose_mode(self) -> StepMode | None:
+        """Close the last step's record and ask the mode policy for this step's mode."""
+        if self.step > 1:
+            self.history.append(StepRecord(self.step - 1, self.mode, frozenset(self.problems)))
+        self.problems = set()
+        if self.policy is None:
+            return None
+        try:
+            mode = self.policy(StepInfo(self.step, tuple(self.history), self.usage, self.ctx))
+            if inspect.isawaitable(mode):
+                mode = await mode
+        except Exception as exc:
+            raise self.fail(UserError(f"the mode policy failed: {exc}")) from exc
+        if not isinstance(mode, StepMode):
+            raise self.fail(UserError(f"the mode policy returned {mode!r}, not a StepMode"))
+        return mode
+
+    def request(self, messages: list[Message], mode: StepMode | None,
+                tools: list[Any] | None = None, max_tokens: int | None = None) -> ModelRequest:
+        settings = self.agent.settings
+        if mode is not None and mode.thinking_budget is not None:
+            settings = replace(settings, thinking_budget=mode.thinking_budget)
+        if max_tokens is not None:
+            settings = replace(settings, max_tokens=max_tokens)
+        return ModelRequest(messages=messages, tools=self.specs if tools is None else tools,
+                            settings=settings,
+                            thinking=self.thinking if mode is None else mode.thinking,
+                            model=None if mode is None else mode.model)
+
+    async def summarize(self, messages: list[Message], mode: StepMode) -> str:
+        """One request outside the step count, for a context summary (usage counted)."""
+        assert self.window is not None
+        request = self.request(messages, mode, [], self.window.policy.summary_max_tokens)
+        response: ModelResponse | None = None
+        try:
+            async with aclosing(self.model.stream(request)) as stream:
+                async for ev in stream if self.deadline is None else self._until_deadline(
+                        stream):
+                    if isinstance(ev, ModelResponse):
+                        response = ev
+        except TimeoutError:
+            raise self.timed_out() from None
+        except ModelAPIError:
+            self.usage.requests += 1
+            raise
+        if response is None:
+            return ""
+        self.usage.add(response.usage)
+        self.usage.add_mode(mode.label, response.usage)
+        return response.message.content
 
     async def model_turn(self) -> AsyncIterator[AgentEvent]:
         """Stream one model response into events (retrying failed requests); sets `response`."""
-        request = ModelRequest(messages=self.messages, tools=self.specs,
-                               settings=self.agent.settings, thinking=self.thinking)
-        step, attempt = self.step, 0
         self.response, self.replay = self.replay, None
-        if self.response is not None:
+        if self.response is not None:  # the paused reply of a resumed run: not asked again
             return
+        window = self.window
+        request = self.request(self.messages if window is None else window.view, self.mode)
+        step, attempt, compacted = self.step, 0, False
         while True:
             ids: dict[int, str] = {}
+            if window is not None:
+                window.request_sent()
             try:
-                async with aclosing(self.model.stream(request)) as stream:
+                async with aclosing(self.obs.chat(self.model.stream(request), request,
+                                                  attempt)) as stream:
                     events = stream if self.deadline is None else self._until_deadline(stream)
                     async for ev in events:
                         kind = type(ev)
@@ -163,21 +267,33 @@ class _Run:
                             assert isinstance(ev, ModelResponse)
                             self.response = ev
             except TimeoutError:
-                self.usage.requests += 1
+                self.usage.requests += request.sent is not False  # count what was sent
                 raise self.timed_out() from None
             except ModelAPIError as exc:
-                self.usage.requests += 1
+                self.usage.requests += request.sent is not False  # count what was sent
+                if is_context_overflow(exc, getattr(self.model, "profile", None)):
+                    if window is None or compacted:
+                        raise self.fail(ContextOverflow(
+                            f"the request is longer than the model's context window: {exc}",
+                            status_code=exc.status_code, body=exc.body)) from exc
+                    compacted = True  # compact once, whatever the estimate, and retry
+                    async for event in window.before_request(self.messages, self.summarize,
+                                                             force=True, step=step):
+                        yield event
+                    request.messages = window.view
+                    continue
                 attempt += 1
                 delay = self.limits.retry.delay(attempt, exc.retry_after) if exc.retryable \
                     else None
                 left = self.remaining()
                 if delay is None or (left is not None and delay > left):
-                    raise self.fail(exc) from exc
-                yield ModelRetry(attempt=attempt, error=str(exc), delay=delay, step=step)
+                    raise self.fail(exc) from exc.__cause__  # the HTTP error, not exc itself
+                log.info("model request failed (%s); retry %d in %.2fs", exc, attempt, delay)
+                yield RequestRetry(attempt=attempt, error=str(exc), delay=delay, step=step)
                 await anyio.sleep(delay)
                 continue
             if self.response is None:
-                self.usage.requests += 1
+                self.usage.requests += request.sent is not False  # count what was sent
                 raise self.fail(ModelAPIError("the model stream ended without a response"))
             return
 
@@ -226,82 +342,207 @@ class _Run:
             call.tool = tool
         return calls
 
-    async def run_tools(self, calls: list[_Call]) -> StopRun | None:
-        """Run the calls concurrently (capped) and fill in their outputs. A `StopRun` wins."""
+    async def run_tools(self, calls: list[_Call]) -> AsyncGenerator[_Call, None]:
+        """Run the calls concurrently (capped) and yield each as it finishes.
+
+        A `StopRun` wins (kept in `self.stop`; calls still running are cancelled). The
+        concurrent calls run in a task of their own, so this generator never yields inside
+        a task group; closing it cancels that task and waits for the tools to unwind.
+        """
         limiter = anyio.CapacityLimiter(max(1, self.limits.tool_concurrency))
         stops: list[StopRun] = []
         cancel: Callable[[], None] | None = None
+        send, receive = anyio.create_memory_object_stream[_Call](len(calls))
 
         async def one(call: _Call) -> None:
-            tool = call.tool
-            assert tool is not None
-            async with limiter:
-                timeout = tool.timeout if tool.timeout is not None else self.limits.tool_timeout
-                left = self.remaining()  # measured after waiting for a slot
-                if left is not None:
-                    timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
-                if stops:
-                    call.output = "Not run: another tool stopped the run."
-                    call.is_error = True
-                    return
-                ctx = replace(self.ctx, tool_call_id=call.id)
-                try:
-                    with anyio.move_on_after(timeout) as scope:
-                        value = await tool.call(ctx, call.kwargs or {})
-                        call.output = Tool.format_result(value)
-                        call.is_error = call.unknown
-                    if scope.cancelled_caught:
-                        call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
-                        call.is_error = True
-                except StopRun as exc:
-                    stops.append(exc)
-                    call.output = "The run was stopped by this tool."
-                    if cancel is not None:
-                        cancel()
-                except anyio.get_cancelled_exc_class():
-                    if not stops:
-                        raise
-                    call.output = "Not run: another tool stopped the run."
-                    call.is_error = True
-                    raise
-                except Exception as exc:  # a tool's failure is the model's to see
-                    call.output = f"Error: {type(exc).__name__}: {exc}"
-                    call.is_error = True
+            try:
+                await self._run_one(call, limiter, stops, cancel)
+            finally:
+                send.send_nowait(call)  # finished, failed or cancelled: reported once
 
         if len(calls) == 1 or self.limits.tool_concurrency <= 1:
             for call in calls:  # one at a time, in call order
                 await one(call)
-        else:
+                yield receive.receive_nowait()
+            self.stop = stops[0] if stops else None
+            return
+
+        async def batch() -> None:
+            nonlocal cancel
             async with anyio.create_task_group() as tg:
                 cancel = tg.cancel_scope.cancel
                 for call in calls:
                     tg.start_soon(one, call)
-        return stops[0] if stops else None
+
+        task = asyncio.get_running_loop().create_task(batch())
+        try:
+            for _ in calls:
+                yield await receive.receive()
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait([task])
+        self.stop = stops[0] if stops else None
+
+    async def _run_one(self, call: _Call, limiter: anyio.CapacityLimiter, stops: list[StopRun],
+                       cancel: Callable[[], None] | None) -> None:
+        """Run one checked call and fill in its output (a tool's failure is the model's)."""
+        tool = call.tool
+        assert tool is not None
+        async with limiter:
+            timeout = tool.timeout if tool.timeout is not None else self.limits.tool_timeout
+            left = self.remaining()  # measured after waiting for a slot
+            if left is not None:
+                timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
+            if stops:
+                call.output = "Not run: another tool stopped the run."
+                call.is_error = True
+                return
+            ctx = replace(self.ctx, tool_call_id=call.id)
+            handle = self.obs.tool_start(call)
+            try:
+                with anyio.move_on_after(timeout) as scope:
+                    value = await tool.call(ctx, call.kwargs or {})
+                    call.output = Tool.format_result(value)
+                    call.is_error = call.unknown
+                if scope.cancelled_caught:
+                    call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
+                    call.is_error = True
+                    call.error_type = "TimeoutError"
+                    log.info("tool %r (call %s) timed out after %gs", call.name, call.id,
+                             timeout)
+            except StopRun as exc:
+                stops.append(exc)
+                call.output = "The run was stopped by this tool."
+                if cancel is not None:
+                    cancel()
+            except anyio.get_cancelled_exc_class():
+                call.error_type = "cancelled"
+                if not stops:
+                    raise
+                call.output = "Not run: another tool stopped the run."
+                call.is_error = True
+                raise
+            except ToolRetry as exc:  # the tool asks for another try with better arguments
+                call.output = f"{exc}\nFix the arguments and call {call.name!r} again."
+                call.is_error = call.retry = True
+                call.error_type = "ToolRetry"
+                log.info("tool %r (call %s) asked for a retry: %s", call.name, call.id, exc)
+            except Exception as exc:  # a tool's failure is the model's to see
+                call.output = f"Error: {type(exc).__name__}: {exc}"
+                call.is_error = True
+                call.exc, call.error_type = exc, type(exc).__name__
+                log.warning("tool %r (call %s) raised %s", call.name, call.id,
+                            type(exc).__name__, exc_info=exc)
+            finally:
+                call.output = valid_utf8(call.output)  # file names, exception texts: any bytes
+                self.obs.tool_end(handle, call)
+
+    async def drain_tools(self, calls: list[_Call], reported: set[str]) -> None:
+        """Run the calls; each `tool_result` goes out (through `live`) as its call completes."""
+        async with aclosing(self.run_tools(calls)) as finished:
+            async for call in finished:
+                reported.add(call.id)
+                self.live.emit(ToolResult(id=call.id, name=call.name, content=call.output,
+                                          is_error=call.is_error, step=self.step))
+
+    def count_retries(self, calls: list[_Call]) -> None:
+        """Count `ToolRetry`s per tool (a success resets); past a tool's `retries`, end."""
+        for call in calls:
+            if call.tool is None or call.unknown:
+                continue
+            if not call.retry:
+                self.tool_retries.pop(call.name, None)
+                continue
+            n = self.tool_retries[call.name] = self.tool_retries.get(call.name, 0) + 1
+            if n > call.tool.retries:
+                raise self.fail(ToolRetriesExceeded(
+                    f"the tool {call.name!r} asked for a retry {n} times in a row, more than "
+                    f"its retries={call.tool.retries}; last: {call.output.splitlines()[0]}",
+                    tool=call.name, last_problem=call.output.splitlines()[0]))
 
     def append_results(self, calls: list[_Call]) -> None:
+        """Answer the calls in the transcript; record the executions (not `final_result`)."""
         for call in calls:
+            call.output = valid_utf8(call.output)  # file names, exception texts: any bytes
             self.messages.append(ToolMessage(tool_call_id=call.id, name=call.name,
                                              content=call.output, is_error=call.is_error))
+            if call.name == FINAL_TOOL_NAME and self.output is not None:
+                continue  # the structured result, not a tool execution: it is RunResult.output
             self.records.append(ToolCallRecord(id=call.id, name=call.name, arguments=call.args,
                                                result=call.output, is_error=call.is_error,
-                                               step=self.step))
+                                               step=self.step, error_type=call.error_type))
 
-    def note_invalid(self, problem: str) -> None:
+    def note_problems(self, message: AssistantMessage, calls: list[_Call]) -> None:
+        """What went wrong in this step's calls (for the mode policy)."""
+        keys: set[bytes] = set()
+        for c in calls:
+            if c.error is not None or c.unknown:
+                self.problems.add("bad_output" if c.name == FINAL_TOOL_NAME else "invalid_call")
+            elif c.is_error and c.tool is not None:
+                self.problems.add("tool_error")
+            if c.args is not None:
+                args = orjson.dumps(c.args, option=orjson.OPT_SORT_KEYS)
+                keys.add(c.name.encode() + b"\0" + args)
+        if message.broken_tool_calls:
+            self.problems.add("invalid_call")
+        if keys & self.last_calls:
+            self.problems.add("repeated_call")
+        self.last_calls = keys
+
+    def record_mode(self, message: AssistantMessage, response: ModelResponse) -> StepFinished:
+        """Record the step's mode on its message and usage; the `step_finished` event."""
+        mode = self.mode
+        thinking = self.thinking if mode is None else mode.thinking
+        label = None if thinking is None else ("thinking" if thinking else "instruct")
+        ignored = thinking is False and (
+            bool(message.reasoning.strip()) or response.usage.reasoning_tokens > 0)
+        if ignored:
+            name = (mode.model if mode is not None else None) or self.model.name
+            if name not in _IGNORED_SWITCH:
+                _IGNORED_SWITCH.add(name)
+                log.warning("the server of %r ignored 'thinking off': reasoning still arrived "
+                            "(recorded as thinking_ignored)", name)
+        if label is not None:
+            message.mode = label
+            self.usage.add_mode(label, response.usage, thinking_ignored=ignored)
+        return StepFinished(usage=response.usage, finish_reason=message.finish_reason,
+                            step=self.step, mode=label,
+                            model=mode.model if mode is not None else None,
+                            thinking_ignored=ignored)
+
+    def note_invalid(self, problem: str, *, plain_text: bool = False) -> None:
         """Count an invalid reply or call; end the run when the budget is spent."""
         self.invalid_streak += 1
-        if self.invalid_streak >= self.limits.max_invalid_calls:
-            raise self.fail(InvalidToolCallsExceeded(
-                f"{self.invalid_streak} replies in a row with invalid tool calls; last problem: "
-                f"{problem}",
-                last_problem=problem))
+        n = self.invalid_streak
+        if n >= self.limits.max_invalid_calls:
+            what = (f"the model answered in plain text {n} times in a row instead of calling "
+                    f"{FINAL_TOOL_NAME!r} with the structured result" if plain_text else
+                    f"the model made invalid tool calls in {n} replies in a row")
+            raise self.fail(InvalidToolCallsExceeded(f"{what}; the last problem: {problem}",
+                                                     last_problem=problem))
 
 
-def _start_messages(agent: Agent[Any], output: OutputSpec | None, prompt: str | None,
+async def _instructions(agent: Agent[Any], ctx: RunContext[Any]) -> str:
+    """The agent's instructions for this run (a function of the context is called now)."""
+    spec = agent.instructions
+    if spec is None or isinstance(spec, str):
+        return spec or ""
+    value = spec(ctx)
+    if inspect.isawaitable(value):
+        value = await value
+    if not isinstance(value, str):
+        raise UserError(f"the instructions function returned {type(value).__name__}, not str")
+    return value
+
+
+def _start_messages(instructions: str, output: OutputSpec | None, prompt: str | None,
                     history: list[Message] | None) -> list[Message]:
     messages = list(history or [])
     while messages and isinstance(messages[0], SystemMessage):
         messages.pop(0)
-    instructions = agent.instructions or ""
     if output is not None:
         instructions = (instructions + "\n\n" + output.instructions).strip()
     if instructions:
@@ -329,14 +570,29 @@ async def agent_loop(
     paused run (`agentkit.hooks`).
     """
     messages = transcript if transcript is not None else []
-    run = _Run(agent, messages, deps)
+    try:
+        run = _Run(agent, messages, deps, prompt is not None)
+    except AgentError as exc:  # e.g. no API key: the run had not begun
+        exc.messages = list(messages)
+        raise
     hooks = RunHooks(run, session, resume)
     limits, output = run.limits, run.output
     try:
+        instructions = await _instructions(agent, run.ctx)
+        history = await hooks.start(history)  # a session's history, a resumed run's state
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await run.ctx.exit_stack.aclose()  # e.g. a session lease taken by start()
+        if isinstance(exc, AgentError):
+            raise run.fail(exc) from exc.__cause__
+        raise
+    messages.extend(_start_messages(instructions, output, prompt, history))
+    run.obs.run_start()
+    try:
         async with run.ctx.exit_stack:
-            history = await hooks.start(history)
-            messages.extend(_start_messages(agent, run.output, prompt, history))
             await hooks.commit(since=len(messages) - (prompt is not None))  # the prompt
+            if agent.toolsets:
+                await run.add_toolsets()
             while True:
                 run.step += 1
                 run.ctx.step = run.step
@@ -344,29 +600,43 @@ async def agent_loop(
                     raise run.fail(LimitExceeded(
                         f"the run reached max_steps={limits.max_steps}", limit="max_steps"))
                 replayed = run.replay is not None
+                run.mode = await run.choose_mode()
+                if run.window is not None and not replayed:
+                    async for compacted in run.window.before_request(messages, run.summarize,
+                                                                     step=run.step):
+                        yield compacted
                 async for event in run.model_turn():
                     yield event
                 response = run.response
                 assert response is not None
                 run.usage.add(response.usage)
+                if run.window is not None:
+                    run.window.observe(response.usage.input_tokens)
                 message = response.message
                 messages.append(message)
                 if not replayed:
-                    yield StepFinished(usage=response.usage, finish_reason=message.finish_reason,
-                                       step=run.step)
+                    yield run.record_mode(message, response)
                 if limits.token_budget is not None and run.usage.total_tokens > limits.token_budget:
                     raise run.fail(LimitExceeded(
                         f"the run used {run.usage.total_tokens} tokens, over its budget of "
                         f"{limits.token_budget}", limit="token_budget"))
 
                 if not message.tool_calls and not message.broken_tool_calls:
-                    if not message.content.strip() and message.reasoning.strip():
+                    thought = bool(message.reasoning.strip())
+                    # an empty reply is nudged too when a mode policy may escalate on it
+                    if not message.content.strip() and (thought or run.policy is not None):
+                        run.problems.add("reasoning_only" if thought else "empty_reply")
                         if run.nudges >= limits.reasoning_only_nudges:
+                            what = "reasoning only" if thought else "an empty message"
                             raise run.fail(ModelBehaviorError(
-                                "the model replied with reasoning only (no answer and no tool "
+                                f"the model replied with {what} (no answer and no tool "
                                 f"call) {run.nudges + 1} time(s) in a row"))
                         run.nudges += 1
-                        messages.append(UserMessage(content=NUDGE_REASONING_ONLY))
+                        log.info("step %d: %s, no answer; nudging the model", run.step,
+                                 "reasoning only" if thought else "an empty reply")
+                        run.obs.event("agentkit.nudge", {"agentkit.step": run.step})
+                        messages.append(UserMessage(
+                            content=NUDGE_REASONING_ONLY if thought else NUDGE_EMPTY))
                         continue
                     await hooks.commit()
                     if output is None:
@@ -376,8 +646,9 @@ async def agent_loop(
                     if problem is None:
                         yield RunFinished(result=run.result(value), step=run.step)
                         return
-                    messages.append(UserMessage(content=problem))
-                    run.note_invalid(problem)
+                    messages.append(UserMessage(content=output.retry_prompt(problem)))
+                    run.problems.add("bad_output")
+                    run.note_invalid(problem, plain_text=True)
                     continue
                 run.nudges = 0
 
@@ -389,9 +660,11 @@ async def agent_loop(
                     else:
                         call.output = f"Error: {call.error}\nThe call was not run; fix it, retry."
                         call.is_error = True
+                        _note_invalid_call(run, call.id, call.name, call.error)
                         yield InvalidToolCall(id=call.id, name=call.name, error=call.error,
                                               step=run.step)
                 for broken in message.broken_tool_calls:
+                    _note_invalid_call(run, broken.id, broken.name, broken.reason)
                     yield InvalidToolCall(id=broken.id, name=broken.name, error=broken.reason,
                                           step=run.step)
                 paused = await hooks.gate(calls)  # a call needs approval: none of them runs
@@ -414,21 +687,29 @@ async def agent_loop(
                         limit="max_tool_calls"))
 
                 final = next((c for c in runnable if c.name == FINAL_TOOL_NAME), None)
-                stop: StopRun | None = None
+                run.stop = None
+                reported: set[str] = set()
                 if final is not None:
                     for c in runnable:
                         c.output = "Not run: the final result was given in the same reply."
                         c.is_error = c is not final
                     final.output = "Final result accepted."
-                elif runnable:
-                    stop = await run.run_tools(runnable)
-                run.append_results(calls)
+                elif runnable:  # each result as its call completes; tool events as they come
+                    async with aclosing(run.live.during(run.drain_tools(runnable, reported))) \
+                            as live:
+                        async for event in live:
+                            yield event
+                stop = run.stop
+                run.append_results(calls)  # the transcript keeps call order
+                run.note_problems(message, calls)
                 if message.broken_tool_calls:
                     messages.append(UserMessage(content=_broken_notice(message)))
                 await hooks.commit()  # the exchange is complete
                 for call in calls:
-                    yield ToolResult(id=call.id, name=call.name, content=call.output,
-                                     is_error=call.is_error, step=run.step)
+                    if call.id not in reported:
+                        yield ToolResult(id=call.id, name=call.name, content=call.output,
+                                         is_error=call.is_error, step=run.step)
+                run.count_retries(calls)
 
                 if final is not None and output is not None:
                     value = output.from_arguments(final.args or {})
@@ -446,8 +727,14 @@ async def agent_loop(
                     run.note_invalid(problems[-1])
                 else:
                     run.invalid_streak = 0
+    except BaseException as exc:
+        if isinstance(exc, AgentError):  # also one a model raised: the transcript as it stands
+            run.fail(exc)
+        run.obs.run_error(exc)
+        raise
     finally:
         close_open_calls(messages)
+        run.obs.run_end()
 
 
 def close_open_calls(messages: list[Message]) -> None:
@@ -464,6 +751,17 @@ def close_open_calls(messages: list[Message]) -> None:
             return
         if not isinstance(msg, ToolMessage):
             return
+
+
+def _note_invalid_call(run: _Run, call_id: str, name: str, problem: str) -> None:
+    """Log and record a call that was not run (the reason may quote arguments: DEBUG only)."""
+    log.info("step %d: invalid call to %r (call %s) not run", run.step, name, call_id)
+    log.debug("invalid call %s: %s", call_id, problem)
+    attrs: dict[str, Any] = {"gen_ai.tool.name": name, "gen_ai.tool.call.id": call_id,
+                             "agentkit.step": run.step}
+    if capture_content():
+        attrs["agentkit.invalid_call.reason"] = problem
+    run.obs.event("agentkit.invalid_tool_call", attrs)
 
 
 def _broken_notice(message: AssistantMessage) -> str:

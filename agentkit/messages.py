@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 __all__ = [
     "AssistantMessage",
     "BrokenToolCall",
+    "CompactionMarker",
     "Message",
     "SystemMessage",
     "ToolCall",
@@ -62,6 +63,8 @@ class AssistantMessage(_Msg):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     broken_tool_calls: list[BrokenToolCall] = Field(default_factory=list)
     finish_reason: str | None = None
+    #: "thinking" or "instruct": the mode the step was requested in (None: not recorded).
+    mode: str | None = None
 
 
 class ToolMessage(_Msg):
@@ -72,8 +75,32 @@ class ToolMessage(_Msg):
     is_error: bool = False
 
 
+class CompactionMarker(_Msg):
+    """A context compaction, recorded in the transcript; never sent to a model.
+
+    Positions count the transcript's messages after its leading system messages, markers
+    excluded. Replaying the markers in order (`agentkit.compaction.sent_view`) rebuilds
+    exactly what later requests sent.
+    """
+
+    role: Literal["compaction"] = "compaction"
+    tokens_before: int
+    tokens_after: int
+    #: Tool results cut to their first `head` and last `tail` characters.
+    shortened: list[int] = Field(default_factory=list)
+    head: int = 0
+    tail: int = 0
+    #: Assistant messages whose replayed reasoning was dropped.
+    reasoning_dropped: list[int] = Field(default_factory=list)
+    #: Positions [start, end) replaced by one user message holding `summary`.
+    summarized: tuple[int, int] | None = None
+    summary: str | None = None
+    summary_mode: str | None = None
+
+
 Message = Annotated[
-    Union[SystemMessage, UserMessage, AssistantMessage, ToolMessage],  # noqa: UP007
+    Union[SystemMessage, UserMessage, AssistantMessage, ToolMessage,  # noqa: UP007
+          CompactionMarker],
     Field(discriminator="role"),
 ]
 

@@ -2,7 +2,9 @@
 
 `response_format` is not used: several OpenAI-compatible servers stop calling tools when
 it is sent. The model ends the run by calling `final_result` with arguments that fit the
-output type; a plain JSON answer that validates is accepted too.
+output type; a plain JSON answer that validates is accepted too. The arguments are the
+output model's fields directly (`output_type=Weather` -> `{"city": ..., "temperature": ...}`);
+any other type is wrapped: `{"result": <value>}` (`output_type=list[int]` -> `{"result": [1]}`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
+from .errors import UserError
 from .tooldef import Tool
 
 __all__ = ["FINAL_TOOL_NAME", "OutputSpec"]
@@ -30,6 +33,17 @@ class OutputSpec:
     def __init__(self, output_type: Any) -> None:
         self.output_type = output_type
         self.wrapped = not (isinstance(output_type, type) and issubclass(output_type, BaseModel))
+        try:
+            self._build(output_type)
+        except Exception as exc:  # pydantic's reason, at Agent(...) rather than in a run
+            raise UserError(f"output_type={output_type!r} cannot be used for structured "
+                            f"output: {exc}") from exc
+        self.instructions = (
+            f"When the task is done, call the `{FINAL_TOOL_NAME}` tool with the final result; "
+            "do not answer in plain text."
+        )
+
+    def _build(self, output_type: Any) -> None:
         self.adapter: TypeAdapter[Any] = TypeAdapter(output_type)
         if self.wrapped:
             schema = {
@@ -49,10 +63,6 @@ class OutputSpec:
             parameters=schema,
             args_model=args_model,
         )
-        self.instructions = (
-            f"When the task is done, call the `{FINAL_TOOL_NAME}` tool with the final result; "
-            "do not answer in plain text."
-        )
 
     @classmethod
     def for_type(cls, output_type: Any) -> OutputSpec | None:
@@ -67,7 +77,7 @@ class OutputSpec:
         return self.output_type.model_validate(arguments)
 
     def parse_text(self, text: str) -> tuple[Any, str | None]:
-        """A plain-text answer as the output type, or the reason it is not one."""
+        """A plain-text answer as the output type, or what is wrong with it (one sentence)."""
         body = text.strip()
         m = _FENCE.match(body)
         if m:
@@ -75,7 +85,16 @@ class OutputSpec:
         try:
             return self.adapter.validate_json(body), None
         except ValidationError as exc:
-            return None, (
-                f"Your answer is not a valid final result ({exc.error_count()} problems: "
-                f"{exc.errors()[0]['msg']}). Call the `{FINAL_TOOL_NAME}` tool with the result."
-            )
+            errors = exc.errors()
+            if not body or errors[0]["type"] == "json_invalid":
+                return None, "the answer was plain text, not a structured result"
+            n = len(errors)
+            where = ".".join(str(p) for p in errors[0]["loc"]) or "the result"
+            more = f" (and {n - 1} more problem{'s' if n > 2 else ''})" if n > 1 else ""
+            return None, (f"the answer was JSON but not a valid result: {where}: "
+                          f"{errors[0]['msg']}{more}")
+
+    def retry_prompt(self, problem: str) -> str:
+        """What the model is told after an unusable plain-text answer."""
+        return (f"That reply cannot be used: {problem}. Call the `{FINAL_TOOL_NAME}` tool "
+                "with the result instead.")

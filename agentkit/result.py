@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeVar
 
 from .messages import Message
 from .usage import Usage
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from .approval import PendingApproval, RunState
 
 __all__ = ["RunResult", "ToolCallRecord"]
+
+OutputT = TypeVar("OutputT", default=Any)
 
 
 class ToolCallRecord(BaseModel):
@@ -24,12 +27,15 @@ class ToolCallRecord(BaseModel):
     result: str
     is_error: bool = False
     step: int = 0
+    error_type: str | None = None  # the exception class of a call that raised ("TimeoutError")
 
 
-class RunResult(BaseModel):
+class RunResult(BaseModel, Generic[OutputT]):
+    """A finished run: `output` has the agent's `output_type` (`str` without one)."""
+
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    output: Any = None
+    output: OutputT = None  # type: ignore[assignment]
     messages: list[Message] = Field(default_factory=list)
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
@@ -11,6 +12,7 @@ import anyio
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
+from . import budget
 from .context import RunContext
 from .models.base import ToolSpec
 
@@ -42,8 +44,11 @@ class Tool:
         takes_context: bool = False,
         args_model: type[BaseModel] | None = None,
         timeout: float | None = None,
+        retries: int = 1,
         needs_approval: ApprovalRule = False,
     ) -> None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
         self.function = function
         self.name = name
         self.description = description
@@ -51,6 +56,7 @@ class Tool:
         self.takes_context = takes_context
         self.args_model = args_model
         self.timeout = timeout
+        self.retries = retries  # ToolRetry raises allowed in a row before the run ends
         # True, or rule(ctx, arguments) -> bool: a person approves each call before it runs
         self.needs_approval = needs_approval
         self.is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
@@ -69,6 +75,7 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         timeout: float | None = None,
+        retries: int = 1,
         needs_approval: ApprovalRule = False,
     ) -> Tool:
         from .schema import function_schema
@@ -82,6 +89,7 @@ class Tool:
             takes_context=fs.takes_context,
             args_model=fs.model,
             timeout=timeout,
+            retries=retries,
             needs_approval=needs_approval,
         )
 
@@ -95,6 +103,7 @@ class Tool:
         *,
         takes_context: bool = False,
         timeout: float | None = None,
+        retries: int = 1,
         needs_approval: ApprovalRule = False,
     ) -> Tool:
         """A tool from a raw JSON schema; `function` receives the arguments as keywords."""
@@ -102,7 +111,7 @@ class Tool:
 
         validator_for(parameters).check_schema(parameters)
         return cls(function, name=name, description=description, parameters=parameters,
-                   takes_context=takes_context, timeout=timeout,
+                   takes_context=takes_context, timeout=timeout, retries=retries,
                    needs_approval=needs_approval)
 
     @functools.cached_property
@@ -147,19 +156,34 @@ class Tool:
         args: tuple[Any, ...] = (ctx,) if self.takes_context else ()
         if self.is_async:
             return await self.function(*args, **kwargs)
-        bound = functools.partial(self.function, *args, **kwargs)
-        return await anyio.to_thread.run_sync(bound, abandon_on_cancel=True)
+        stop = threading.Event()  # set when this call stops waiting: the thread unwinds
+
+        def run() -> Any:
+            with budget.scope(stop=stop, what=f"the call to tool {self.name!r}"):
+                return self.function(*args, **kwargs)
+
+        try:
+            return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+        finally:
+            stop.set()
 
     @staticmethod
     def format_result(result: Any) -> str:
-        """The text the model receives for a tool's return value."""
+        """The text the model receives for a tool's return value (the loop then makes it
+        valid UTF-8 with `agentkit.textsafe.valid_utf8`)."""
         if isinstance(result, str):
             return result
-        if isinstance(result, BaseModel):
-            return result.model_dump_json()
         if result is None:
             return "null"
-        return pydantic_core.to_json(result, fallback=str).decode()
+        try:
+            if isinstance(result, BaseModel):
+                return result.model_dump_json()
+            return pydantic_core.to_json(result, fallback=str).decode()
+        except pydantic_core.PydanticSerializationError:  # e.g. a str with a lone surrogate
+            import json
+
+            data = result.model_dump() if isinstance(result, BaseModel) else result
+            return json.dumps(data, default=str)  # ASCII: surrogates as \udcNN escapes
 
 
 @overload
@@ -169,6 +193,7 @@ def tool(function: F, /) -> Tool: ...
 @overload
 def tool(
     *, name: str | None = None, description: str | None = None, timeout: float | None = None,
+    retries: int = 1,
     needs_approval: ApprovalRule = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
@@ -180,19 +205,22 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    retries: int = 1,
     needs_approval: ApprovalRule = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a sync or async function into a `Tool`.
 
     The JSON schema comes from the type hints (through pydantic), descriptions from the
     docstring and from `Annotated[..., Field(description=...)]`. A first parameter typed
-    `RunContext` receives the run context. `needs_approval=True` (or a function
-    `(ctx, arguments) -> bool`) pauses the run for a person's decision before each call.
+    `RunContext` receives the run context. `retries`: how many `ToolRetry`s in a row the
+    tool may raise before the run ends with `ToolRetriesExceeded`. `needs_approval=True` (or
+    a function `(ctx, arguments) -> bool`) pauses the run for a person's decision before
+    each call.
     """
 
     def wrap(fn: Callable[..., Any]) -> Tool:
         return Tool.from_function(fn, name=name, description=description, timeout=timeout,
-                                  needs_approval=needs_approval)
+                                  retries=retries, needs_approval=needs_approval)
 
     return wrap(function) if function is not None else wrap
 

@@ -11,6 +11,10 @@ reasoning deltas, then one tool call in about 6 argument fragments (DashScope's 
   parses them itself with `json`; httpx-orjson: the same splitting raw bytes and parsing
   with orjson — the strongest floor, and the one the ratio is taken against.
 
+Two telemetry rows: agentkit instrumented (`agentkit.telemetry.instrument`) with the
+OpenTelemetry SDK and in-memory exporters, and instrumented with no SDK configured (the API's
+no-op providers); each is compared with the uninstrumented agentkit row of the same round.
+
 Then 500 concurrent agentkit runs in one process: wall time and peak memory per run.
 
     .venv/bin/python benchmarks/loop_overhead.py [--runs 30] [--rounds 6] [--concurrent 500]
@@ -175,6 +179,60 @@ async def agentkit_run(agent: Any, prompt: str) -> int:
     return int(result.steps)
 
 
+# ---------------------------------------------------------------- telemetry rows
+TELEMETRY_ROWS = ("otel-sdk", "otel-no-sdk")
+
+
+def telemetry_loops(agent: Any) -> list[tuple[str, Any]]:
+    """The agentkit loop instrumented: with the SDK (in-memory span exporter and metric
+    reader, spans cleared after each run), and with no SDK configured (global providers)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentkit import telemetry
+    from agentkit.telemetry import hooks
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    telemetry.instrument(tracer_provider, meter_provider)
+    with_sdk = hooks._active
+    telemetry.instrument()
+    no_sdk = hooks._active
+    telemetry.uninstrument()  # the plain "agentkit" row runs uninstrumented
+
+    def instrumented(inst: Any) -> Any:
+        async def run(prompt: str) -> int:
+            hooks._active = inst  # switched per run, so instrument() is not in the figure
+            try:
+                return await agentkit_run(agent, prompt)
+            finally:
+                hooks._active = None
+                exporter.clear()
+        return run
+
+    return [("otel-sdk", instrumented(with_sdk)), ("otel-no-sdk", instrumented(no_sdk))]
+
+
+def telemetry_ratios(rounds: dict[str, list[dict[str, float]]]) -> dict[str, float]:
+    """CPU per step of each telemetry row over the plain agentkit row (median per round)."""
+    return {name: statistics.median(
+        r["cpu_ms_per_step"] / a["cpu_ms_per_step"]
+        for r, a in zip(rounds[name], rounds["agentkit"], strict=True))
+        for name in TELEMETRY_ROWS}
+
+
+def print_telemetry(res: dict[str, Any]) -> None:
+    for name in TELEMETRY_ROWS:
+        r = res[name]
+        print(f"{name:<14}{r['cpu_ms_per_step']:>12.2f}{r['wall_ms_per_step']:>14.2f}"
+              f"{r['ratio']:>9.2f}   {res['telemetry'][name]:.3f}× agentkit CPU")
+
+
 # ---------------------------------------------------------------- measurement
 async def measure(name: str, fn: Any, runs: int) -> dict[str, float]:
     await fn("warm-up")
@@ -262,12 +320,14 @@ def main() -> None:
             # Interleaved rounds, so drift on the machine hits each loop alike; each figure is
             # the median over rounds, and the ratio the median of per-round ratios.
             rounds: dict[str, list[dict[str, float]]] = {}
+            extra = telemetry_loops(agent)
             for _ in range(args.rounds):
                 for name, fn in (
                     ("httpx-floor", lambda p: httpx_floor_run(plain, p)),
                     ("httpx-orjson", lambda p: httpx_floor_run(plain, p, fast=True)),
                     ("openai-sdk", lambda p: openai_sdk_run(sdk, p)),
                     ("agentkit", lambda p: agentkit_run(agent, p)),
+                    *extra,
                 ):
                     r = await measure(name, fn, max(1, args.runs // args.rounds))
                     rounds.setdefault(name, []).append(r)
@@ -276,6 +336,7 @@ def main() -> None:
                 out[name]["ratio"] = statistics.median(
                     r["cpu_ms_per_step"] / f["cpu_ms_per_step"]
                     for r, f in zip(rs, rounds["httpx-orjson"], strict=True))
+            out["telemetry"] = telemetry_ratios(rounds)
             await sdk.close()
             await plain.aclose()
             if args.concurrent:
@@ -293,6 +354,7 @@ def main() -> None:
         r = res[name]
         print(f"{name:<14}{r['cpu_ms_per_step']:>12.2f}{r['wall_ms_per_step']:>14.2f}"
               f"{r['ratio']:>9.2f}")
+    print_telemetry(res)
     sdk = res["openai-sdk"]["cpu_ms_per_step"]
     print(f"agentkit vs openai-sdk loop: {res['agentkit']['cpu_ms_per_step'] / sdk:.2f}× "
           f"(medians over {args.rounds} interleaved rounds)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import threading
 import time
@@ -15,12 +16,16 @@ from typing import Any, TypeVar
 import anyio
 import anyio.from_thread
 
+from agentkit.telemetry import hooks as telemetry
+
 from . import container as ct
 from .channel import Channel, ChannelClosed, open_channel
 from .image import default_image
 from .result import ExecError, ExecResult, ProtocolError, SandboxError, result_from_reply
 
 __all__ = ["DockerSandbox", "SyncDockerSandbox"]
+
+log = logging.getLogger("agentkit.sandbox")
 
 T = TypeVar("T")
 _reaped = False
@@ -300,13 +305,35 @@ class DockerSandbox:
         self, code: str, timeout: float | None = None  # noqa: ASYNC109
     ) -> ExecResult:
         """Run Python in the persistent interpreter; a trailing expression's repr is `value`."""
-        return await self._exec("python", {"code": code}, timeout)
+        return await self._observed("python", {"code": code}, timeout)
 
     async def run_shell(
         self, command: str, timeout: float | None = None  # noqa: ASYNC109
     ) -> ExecResult:
         """Run `bash -lc command` in /workspace (stateless: a fresh shell per call)."""
-        return await self._exec("shell", {"command": command}, timeout)
+        return await self._observed("shell", {"command": command}, timeout)
+
+    async def _observed(
+        self, op: str, payload: dict[str, Any], timeout: float | None  # noqa: ASYNC109
+    ) -> ExecResult:
+        """`_exec` in a `sandbox.exec {op}` span (inside a tool: a child of its span)."""
+        with telemetry.span(f"sandbox.exec {op}", {"agentkit.sandbox.op": op,
+                                                  "container.image.name": self.image}) as sp:
+            result = await self._exec(op, payload, timeout)
+            log.debug("sandbox %s %s: exit %d in %.3fs%s", op, self.container_id,
+                      result.exit_code, result.duration, " (timed out)" * result.timed_out)
+            if sp.is_recording():
+                sp.set_attributes({
+                    "container.id": self.container_id or "",
+                    "agentkit.sandbox.exit_code": result.exit_code,
+                    "agentkit.sandbox.timed_out": result.timed_out,
+                    "agentkit.sandbox.state_lost": result.state_lost,
+                    "agentkit.sandbox.duration": result.duration,
+                    "agentkit.sandbox.error": result.error.type if result.error else ""})
+                if telemetry.capture_content():
+                    sp.set_attribute("agentkit.sandbox.code",
+                                     telemetry.clip(next(iter(payload.values()))))
+            return result
 
     async def _file_op(self, msg: dict[str, Any]) -> dict[str, Any]:
         guard = self.host_guard + self.file_timeout

@@ -31,6 +31,26 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 
+# 1b. Node.js for pyright (the typing test in scripts/test.sh); Debian's package, so pyright
+# never downloads a Node.js of its own.
+command -v node >/dev/null 2>&1 || apt_install nodejs
+# 1b. Third-party MCP servers the MCP tests start the way their users do (pinned versions):
+#     @modelcontextprotocol/server-everything and server-filesystem (npm, Node from Debian),
+#     mcp-server-time (PyPI, in its own venv: it brings its own mcp SDK version).
+mcp_dir=.cache/mcp-servers
+mcp_pins="server-everything@2026.8.31 server-filesystem@2026.8.31 mcp-server-time==2026.10.19"
+if [ "$(cat "$mcp_dir/.installed" 2>/dev/null)" != "$mcp_pins" ]; then
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  log "installing the MCP test servers into $mcp_dir"
+  mkdir -p "$mcp_dir"
+  npm install --prefix "$mcp_dir/node" --no-audit --no-fund --loglevel=error \
+    @modelcontextprotocol/server-everything@2026.8.31 \
+    @modelcontextprotocol/server-filesystem@2026.8.31 >&2
+  [ -x "$mcp_dir/time-venv/bin/python" ] || "$PY" -m venv "$mcp_dir/time-venv"
+  "$mcp_dir/time-venv/bin/pip" install -q mcp-server-time==2026.10.19 >&2
+  echo "$mcp_pins" > "$mcp_dir/.installed"
+fi
+
 [ $want_docker = 1 ] || exit 0
 
 # 2. Docker engine: install docker.io and start dockerd when no daemon answers.

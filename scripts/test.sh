@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --docker
 .venv/bin/ruff check .
 .venv/bin/mypy agentkit tools sandbox
+.venv/bin/python tests/typing/check.py   # mypy --strict and pyright over a user's script
 .venv/bin/python -m pytest -q "$@"

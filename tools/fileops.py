@@ -13,6 +13,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from agentkit.textsafe import quote_name
+
 from .filesearch import SKIP_DIRS, FileSearch
 from .paths import PathRefused, SafeRoot, kind_of
 from .textfiles import atomic_write, describe_binary, is_binary, looks_like_utf8
@@ -28,7 +30,11 @@ class ReadOnlyError(PermissionError):
 
 
 class FileOps(FileSearch):
-    """Read, write, edit, list, glob and grep under `root`; nothing outside it is touched."""
+    """Read, write, edit, list, glob and grep under `root`; nothing outside it is touched.
+
+    `time_budget`: seconds one list/glob/grep may take before it stops with what it found
+    (the tool call's own timeout stops it too, see `agentkit.budget`).
+    """
 
     def __init__(
         self,
@@ -40,6 +46,7 @@ class FileOps(FileSearch):
         max_write_bytes: int = 10 * 1024 * 1024,
         max_results: int = 200,
         max_grep_file_bytes: int = 20 * 1024 * 1024,
+        time_budget: float | None = 60.0,
     ) -> None:
         self.safe = SafeRoot(root)
         self.read_only = read_only
@@ -48,6 +55,7 @@ class FileOps(FileSearch):
         self.max_write_bytes = max_write_bytes
         self.max_results = max_results
         self.max_grep_file_bytes = max_grep_file_bytes
+        self.time_budget = time_budget
 
     @property
     def root(self) -> Path:
@@ -80,7 +88,7 @@ class FileOps(FileSearch):
                 raise ValueError(f"end_line ({end_line}) is before start_line ({start_line})")
             self.safe.check_regular(st, path)
             fd = self.safe.open_leaf(loc, path)
-            rel = loc.rel
+            rel = quote_name(loc.rel)
         with os.fdopen(fd, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             head = fh.read(_HEAD)
@@ -158,7 +166,7 @@ class FileOps(FileSearch):
             if st is not None and stat.S_ISDIR(st.st_mode):
                 raise IsADirectoryError(f"{path!r} is a directory; choose a file name")
             created = atomic_write(loc.dir_fd, loc.name, data)
-            rel = loc.rel
+            rel = quote_name(loc.rel)
         lines = content.count("\n") + (1 if content and not content.endswith("\n") else 0)
         verb = "created" if created else "overwrote"
         return f"{verb} {rel} ({len(data)} bytes, {lines} lines)"
@@ -179,8 +187,8 @@ class FileOps(FileSearch):
             self.safe.check_regular(st, path)
             with os.fdopen(self.safe.open_leaf(loc, path), "rb") as fh:
                 raw = fh.read(self.max_write_bytes + 1)
-            return self._edit_bytes(loc.dir_fd, loc.name, loc.rel, raw, path, old_string,
-                                    new_string, replace_all)
+            return self._edit_bytes(loc.dir_fd, loc.name, quote_name(loc.rel), raw, path,
+                                    old_string, new_string, replace_all)
 
     def _edit_bytes(self, dir_fd: int, name: str, rel: str, raw: bytes, path: str,
                     old_string: str, new_string: str, replace_all: bool) -> str:
@@ -250,11 +258,11 @@ class FileOps(FileSearch):
                 except OSError:
                     raise OSError(f"directory {path!r} is not empty; delete its files first") \
                         from None
-                return f"deleted empty directory {loc.rel}"
+                return f"deleted empty directory {quote_name(loc.rel)}"
             if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
                 raise PathRefused(f"{path!r} is {kind_of(st.st_mode)}; it is refused")
             os.unlink(loc.name, dir_fd=loc.dir_fd)
-            return f"deleted {loc.rel}"
+            return f"deleted {quote_name(loc.rel)}"
 
     def move(self, source: str, destination: str, overwrite: bool = False) -> str:
         self._writable("move files")
@@ -278,7 +286,7 @@ class FileOps(FileSearch):
                     raise ValueError("cannot move a directory inside itself")
             with self.safe.locate(destination, missing="create", allow_root=False) as dst:
                 os.rename(src.name, dst.name, src_dir_fd=src.dir_fd, dst_dir_fd=dst.dir_fd)
-                return f"moved {src.rel} -> {dst.rel}"
+                return f"moved {quote_name(src.rel)} -> {quote_name(dst.rel)}"
 
 
 def _count_lines(fh: BinaryIO) -> int:

@@ -24,6 +24,7 @@ def file_tools(
     max_write_bytes: int = 10 * 1024 * 1024,
     max_read_chars: int = 100_000,
     max_results: int = 200,
+    time_budget: float | None = 60.0,
     needs_approval: ApprovalRule = False,
 ) -> list[Tool]:
     """File tools confined to `root`.
@@ -32,7 +33,8 @@ def file_tools(
     refuse anyway). `delete_file` and `move_file` are added only when enabled. Refused
     everywhere: `..`, absolute paths outside the root, symlinks pointing outside, NUL bytes,
     device files, FIFOs and sockets. Writes are atomic, create parent directories and are
-    capped at `max_write_bytes`.
+    capped at `max_write_bytes`. One list_files/glob/grep stops after `time_budget` seconds
+    with what it found so far (and as soon as its call times out or is cancelled).
 
     To work on a sandbox's workspace, pass the host directory the sandbox mounts as its
     workspace (`DockerSandbox(workspace=dir)`): `file_tools(dir)` then reads and writes the
@@ -48,7 +50,8 @@ def file_tools(
                              "DockerSandbox(workspace=host_dir) to share files with file_tools")
         root = root.workspace
     ops = FileOps(root, read_only=read_only, max_write_bytes=max_write_bytes,
-                  max_read_chars=max_read_chars, max_results=max_results)
+                  max_read_chars=max_read_chars, max_results=max_results,
+                  time_budget=time_budget)
     where = "Paths are relative to the working directory root (absolute paths must lie inside it)."
 
     def read_file(path: str, start_line: int = 1, end_line: int | None = None) -> str:

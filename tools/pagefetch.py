@@ -2,7 +2,8 @@
 
 Redirects are followed by hand (each hop re-checked), the body is read raw and inflated
 here under a byte cap (see `agentkit.tools.bodies`: no decompression bombs, no stacked
-encodings) and the whole fetch has one deadline.
+encodings), its content is extracted in a worker process with memory and time limits (see
+`agentkit.tools.extractproc`), and the whole fetch, extraction included, has one deadline.
 """
 
 from __future__ import annotations
@@ -102,17 +103,16 @@ async def fetch(
                                    ssl_context)
     except TimeoutError:
         raise FetchError(f"timed out after {timeout:g}s fetching {url}; the site is slow or "
-                         "unreachable") from None
+                         "unreachable, or its content too costly to read") from None
     return page
 
 
 async def _download(url: str, policy: AddressPolicy, timeout: float, max_bytes: int,
                     max_redirects: int, ssl_context: ssl.SSLContext | None) -> FetchedPage:
-    import anyio
     import httpx
 
     from .bodies import ACCEPT_ENCODING, BodyError, read_body
-    from .extract import ContentError, extract_content
+    from .extractproc import ExtractionFailed, extract
     from .transport import guarded_client
 
     redirects: list[str] = []
@@ -152,10 +152,9 @@ async def _download(url: str, policy: AddressPolicy, timeout: float, max_bytes: 
             except OSError as exc:  # resolution failures from the policy
                 raise FetchError(f"could not fetch {current}: {exc}") from None
             break
-    try:
-        kind, title, text = await anyio.to_thread.run_sync(
-            extract_content, body, ctype, current, truncated)
-    except ContentError as exc:
+    try:  # in a worker process, killed when the deadline cancels this
+        kind, title, text = await extract(body, ctype, current, truncated)
+    except ExtractionFailed as exc:
         raise FetchError(f"{current}: {exc}") from None
     if status >= 400:
         snippet = text.strip()[:500]

@@ -37,7 +37,7 @@ __all__ = [
     "make_search_backend",
 ]
 
-_TAG = re.compile(r"<[^>]+>")
+_TAG = re.compile(r"<[^<>]+>")  # no '<' inside: linear even on '<<<<…' (no closing '>')
 
 
 class SearchError(RuntimeError):

@@ -1,17 +1,14 @@
-"""Small helpers for reading text safely: binary sniffing, glob patterns, atomic writes."""
+"""Small helpers for reading and writing text files: binary sniffing, atomic writes."""
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import stat
 
 __all__ = [
     "atomic_write",
     "describe_binary",
-    "expand_braces",
-    "glob_to_regex",
     "is_binary",
     "looks_like_utf8",
 ]
@@ -55,65 +52,6 @@ def describe_binary(head: bytes) -> str:
     return "binary data"
 
 
-def expand_braces(pattern: str, limit: int = 64) -> list[str]:
-    """Expand `{a,b}` alternatives (not nested) into separate patterns."""
-    out = [pattern]
-    while True:
-        changed = False
-        nxt: list[str] = []
-        for p in out:
-            m = re.search(r"\{([^{}]*,[^{}]*)\}", p)
-            if m is None:
-                nxt.append(p)
-                continue
-            changed = True
-            for alt in m.group(1).split(","):
-                nxt.append(p[: m.start()] + alt + p[m.end():])
-        out = nxt[:limit]
-        if not changed:
-            return out
-
-
-def _component(comp: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(comp):
-        c = comp[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = comp.find("]", i + 2 if comp[i + 1: i + 2] in ("!", "^") else i + 1)
-            if j == -1:
-                out.append(re.escape(c))
-            else:
-                body = comp[i + 1: j]
-                neg = body[:1] in ("!", "^")
-                if neg:
-                    body = body[1:]
-                body = body.replace("\\", "\\\\")
-                out.append(f"[{'^' if neg else ''}{body}]")
-                i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
-
-
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a glob (`*`, `?`, `[..]`, `**` for any depth) matching POSIX relative paths."""
-    parts = [p for p in pattern.strip("/").split("/") if p not in ("", ".")]
-    regex = ""
-    for i, comp in enumerate(parts):
-        last = i == len(parts) - 1
-        if comp == "**":
-            regex += ".*" if last else "(?:[^/]+/)*"
-        else:
-            regex += _component(comp) + ("" if last else "/")
-    return re.compile(regex + r"\Z", re.DOTALL)
-
-
 def _umask() -> int:
     """The process umask, read without changing it (os.umask is not thread-safe)."""
     try:
@@ -126,29 +64,77 @@ def _umask() -> int:
     return 0o022
 
 
-def atomic_write(dir_fd: int, name: str, data: bytes) -> bool:
-    """Write `data` to `name` in the directory `dir_fd` via a temporary file and a rename.
+_PERMISSIONS = 0o777
+"""The mode bits a rewritten file keeps: never setuid, setgid or sticky."""
 
-    Everything happens relative to `dir_fd`, so a directory swapped for a symlink meanwhile
-    cannot redirect the write. An existing file keeps its permission bits. True when created.
-    """
-    try:
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        mode: int | None = None if stat.S_ISLNK(st.st_mode) else stat.S_IMODE(st.st_mode)
-        created = False
-    except FileNotFoundError:
-        mode, created = None, True
+
+def _tmp_open(dir_fd: int, name: str) -> tuple[int, str]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | \
         getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
         tmp = f".{name[:80]}.{secrets.token_hex(6)}.tmp"
         try:
-            fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
-            break
+            return os.open(tmp, flags, 0o600, dir_fd=dir_fd), tmp
         except FileExistsError:
             continue
-    else:  # pragma: no cover - 100 collisions of 48 random bits
-        raise FileExistsError(f"cannot create a temporary file next to {name!r}")
+    raise FileExistsError(f"cannot create a temporary file next to {name!r}")  # pragma: no cover
+
+
+def _rewrite_in_place(dir_fd: int, name: str, data: bytes) -> bool:
+    """Overwrite a regular file owned by someone else through its own inode, so its owner
+    stays (no chown ever happens); setuid/setgid/sticky bits are dropped before the first
+    byte is written. False when the file turned out to be ours (then the caller renames)."""
+    flags = os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | \
+        getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(name, flags, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PermissionError(f"{name!r} is not a regular file; it is not overwritten")
+        if st.st_uid == os.geteuid():
+            return False
+        if st.st_nlink > 1:
+            raise PermissionError(
+                f"{name!r} belongs to another user and has {st.st_nlink} hard links; it is "
+                "not overwritten (delete it or write to a new file)")
+        mode = stat.S_IMODE(st.st_mode)
+        try:
+            os.fchmod(fd, mode & _PERMISSIONS)
+        except PermissionError:
+            if mode & ~_PERMISSIONS:
+                raise PermissionError(
+                    f"{name!r} belongs to another user and has setuid/setgid/sticky bits "
+                    "that cannot be cleared; it is not overwritten") from None
+        os.ftruncate(fd, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+        return True
+    finally:
+        os.close(fd)
+
+
+def atomic_write(dir_fd: int, name: str, data: bytes) -> bool:
+    """Write `data` to `name` in the directory `dir_fd`; True when the file was created.
+
+    Everything happens relative to `dir_fd`, so a directory swapped for a symlink meanwhile
+    cannot redirect the write. A new file, or one of ours, is written to a temporary file
+    and renamed over (atomic); an existing file keeps only its permission bits (`0o777`):
+    setuid, setgid and sticky bits are never carried over. A file owned by another user
+    (e.g. the sandbox's) is rewritten in place, so it keeps its owner: renaming a file of
+    ours over it would hand it to the host process's user.
+    """
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        mode: int | None = None if stat.S_ISLNK(st.st_mode) else \
+            stat.S_IMODE(st.st_mode) & _PERMISSIONS
+        created = False
+    except FileNotFoundError:
+        mode, created = None, True
+    if mode is not None and st.st_uid != os.geteuid() and _rewrite_in_place(dir_fd, name, data):
+        return False
+    fd, tmp = _tmp_open(dir_fd, name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

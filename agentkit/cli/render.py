@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TextIO
 
 from ..events import (
     AgentEvent,
     InvalidToolCall,
-    ModelRetry,
+    RequestRetry,
     RunFinished,
     StepFinished,
     TextDelta,
@@ -17,11 +18,28 @@ from ..events import (
     ToolCallStarted,
     ToolResult,
 )
+from ..textsafe import terminal_text
 
 __all__ = ["EventPrinter"]
 
 DIM, BOLD, RESET = "\033[2m", "\033[1m", "\033[0m"
 RED, GREEN, CYAN = "\033[31m", "\033[32m", "\033[36m"
+
+
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _for_terminal(event: AgentEvent) -> AgentEvent:
+    """A copy of `event` whose text cannot drive the terminal: tool output, model text and
+    errors may hold escape sequences (clipboard writes, titles, cursor moves); every control
+    character but newline and tab is shown escaped (`agentkit.textsafe.terminal_text`)."""
+    update = {k: terminal_text(v) for k, v in event if isinstance(v, str)}
+    return event.model_copy(update=update)
+
+
+def _json_line(line: str) -> str:
+    """A JSON line with the controls JSON leaves raw (DEL, C1, bidi) as \\u escapes."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 def _short(text: str, limit: int = 400) -> str:
@@ -51,10 +69,11 @@ class EventPrinter:
 
     def __call__(self, event: AgentEvent) -> None:
         if self.json:
-            self.out.write(event.model_dump_json() + "\n")
+            self.out.write(_json_line(event.model_dump_json()) + "\n")
             self.out.flush()
             return
         w = self.out.write
+        event = _for_terminal(event)
         if isinstance(event, ThinkingDelta):
             self._switch("think", self._c(DIM, "thinking: "))
             w(self._c(DIM, event.text))
@@ -65,7 +84,7 @@ class EventPrinter:
             self._switch("")
         elif isinstance(event, ToolCallReady):
             self._switch("tool")
-            args = json.dumps(event.arguments, ensure_ascii=False)
+            args = terminal_text(json.dumps(event.arguments, ensure_ascii=False))
             w(self._c(CYAN, f"→ {event.name}") + f" {_short(args, 300)}\n")
         elif isinstance(event, InvalidToolCall):
             self._switch("tool")
@@ -74,7 +93,7 @@ class EventPrinter:
             self._switch("tool")
             mark = self._c(RED, "✗") if event.is_error else self._c(GREEN, "←")
             w(f"{mark} {event.name}: {_short(event.content)}\n")
-        elif isinstance(event, ModelRetry):
+        elif isinstance(event, RequestRetry):
             self._switch("")
             w(self._c(RED, f"(retrying model request in {event.delay:.1f}s: {event.error})") + "\n")
         elif isinstance(event, StepFinished):

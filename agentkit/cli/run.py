@@ -67,6 +67,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from agentkit import Agent, AgentError, UserError
     from agentkit.models import OpenAICompatModel
+    from agentkit.textsafe import terminal_text
 
     from .render import EventPrinter
 
@@ -94,9 +95,9 @@ def _run(args: argparse.Namespace) -> int:
 
         anyio.run(main)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal_text(str(exc))}", file=sys.stderr)
         return 2
-    except AgentError as exc:
-        print(f"\nrun failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except AgentError as exc:  # its text may quote the server or a tool: no raw controls
+        print(f"\nrun failed: {type(exc).__name__}: {terminal_text(str(exc))}", file=sys.stderr)
         return 1
     return 0

@@ -67,6 +67,10 @@ class ModelRequest:
     tools: list[ToolSpec]
     settings: ModelSettings
     thinking: bool | None = None  # None: the model's own default
+    #: Set by a model that can tell: False when an attempt starts, True once its HTTP
+    #: request reached the server. None: unknown (usage counts the attempt as sent).
+    sent: bool | None = None
+    model: str | None = None  # another model name for this request (None: the model's own)
 
 
 @dataclass(slots=True)
@@ -99,6 +103,7 @@ class ModelResponse:
     message: AssistantMessage
     usage: Usage
     model_name: str | None = None
+    response_id: str | None = None  # the server's id of the completion, when it sent one
 
 
 ModelStreamEvent = ReasoningPart | TextPart | ToolCallPart | ModelResponse

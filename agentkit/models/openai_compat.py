@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import logging
 import os
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import fields, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +36,8 @@ from ..wire.profiles import (
 from .base import ModelRequest, ModelResponse, ModelSettings, ModelStreamEvent
 
 __all__ = ["DEFAULT_MODEL", "OpenAICompatModel"]
+
+log = logging.getLogger("agentkit.models")  # summaries at DEBUG; never keys or headers
 
 DEFAULT_MODEL = "qwen3-max"
 
@@ -60,6 +63,8 @@ def key_vars(base_url: str) -> tuple[str, ...]:
 
 
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+# the HTTP core's trace event once the whole request is written (http11. / http2. prefix)
+_SENT_EVENT = "receive_response_headers.started"
 
 
 def _import_openai() -> Any:
@@ -88,6 +93,9 @@ class OpenAICompatModel:
     `Profile`; `profile_overrides` replaces single fields of it. `thinking=True` turns
     thinking on the profile's way, `False` asks for Instruct mode, `None` leaves the
     server's default. `settings` are defaults for fields a request leaves unset.
+    `instruct_model` names the model sent when a step asks for Instruct mode (thinking off)
+    where the provider has a separate Instruct model; without it the profile switches
+    thinking off on the same model.
     """
 
     def __init__(self, model: str | None = None, base_url: str | None = None,
@@ -96,8 +104,10 @@ class OpenAICompatModel:
                  profile_overrides: Mapping[str, Any] | None = None,
                  timeout: float = 600.0, connect_timeout: float = 10.0,
                  default_headers: Mapping[str, str] | None = None,
-                 http_client: Any = None, call_id_prefix: str = "call_") -> None:
+                 http_client: Any = None, call_id_prefix: str = "call_",
+                 instruct_model: str | None = None) -> None:
         self._model = model or os.environ.get("AGENTKIT_MODEL") or DEFAULT_MODEL
+        self.instruct_model = instruct_model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL")
                          or DASHSCOPE_DEFAULT_BASE_URL).rstrip("/")
         if isinstance(profile, Profile):
@@ -116,10 +126,8 @@ class OpenAICompatModel:
         self._connect_timeout = connect_timeout
         self._default_headers = dict(default_headers or {})
         self._http_client = http_client
-        self._client: Any = None
-        self._client_loop: Any = None
-        self._response_cls: Any = None
-        self._send: Any = None
+        self._conn: _Conn | None = None  # the client of the event loop that last used it
+        self._pending: tuple[Any, anyio.Event] | None = None  # a client being built
         self._cache = WireCache()
         self._ids = itertools.count(1)
         self._id_prefix = call_id_prefix
@@ -153,28 +161,57 @@ class OpenAICompatModel:
         """An id for a call the server sent without one (text markup); unique per model."""
         return f"{self._id_prefix}{next(self._ids)}"
 
-    async def _get_client(self) -> Any:
+    @property
+    def _client(self) -> Any:
+        return self._conn.client if self._conn is not None else None
+
+    @property
+    def _send(self) -> Any:
+        return self._conn.send if self._conn is not None else None
+
+    async def _get_client(self) -> _Conn:
+        """The one client of this model on the running event loop, built once.
+
+        The check and the store happen with no `await` between them; a request arriving
+        while the client is being built (in a worker thread: importing openai and building
+        its HTTP client cost tens of milliseconds) waits for that one.
+        """
         try:
             loop: Any = asyncio.get_running_loop()
         except RuntimeError:  # not asyncio (trio): one client
             loop = None
-        if self._client is not None and self._client_loop is loop:
-            return self._client
-        openai = await anyio.to_thread.run_sync(_import_openai)
-        self._client = openai.AsyncOpenAI(
+        while True:
+            conn = self._conn
+            if conn is not None and conn.loop is loop:
+                return conn
+            pending = self._pending
+            if pending is not None and pending[0] is loop:
+                await pending[1].wait()  # built by another request (or it failed: try again)
+                continue
+            ready = anyio.Event()
+            self._pending = (loop, ready)
+            try:
+                conn = await anyio.to_thread.run_sync(self._build_conn, loop)
+                self._conn = conn
+            finally:
+                if self._pending is not None and self._pending[1] is ready:
+                    self._pending = None
+                ready.set()
+            return conn
+
+    def _build_conn(self, loop: Any) -> _Conn:
+        openai = _import_openai()
+        client = openai.AsyncOpenAI(
             api_key=self._api_key, base_url=self.base_url, max_retries=0,
             timeout=openai.Timeout(self._timeout, connect=self._connect_timeout),
             default_headers=self._default_headers or None, http_client=self._http_client)
-        self._client_loop = loop
-        self._response_cls = _response_class(self._client)
-        self._send = _direct_sender(self._client)
-        return self._client
+        return _Conn(loop, client, _response_class(client), _direct_sender(client))
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool (a later request opens a new one)."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.client.close()
 
     async def __aenter__(self) -> OpenAICompatModel:
         return self
@@ -191,19 +228,34 @@ class OpenAICompatModel:
         merged["extra_body"] = {**base.extra_body, **s.extra_body}
         return ModelSettings(**merged)
 
+    def model_for(self, request: ModelRequest, thinking: bool | None) -> str:
+        """The model name a request is sent with (a step's own, the Instruct one, or ours)."""
+        if request.model:
+            return request.model
+        if thinking is False and self.instruct_model:
+            return self.instruct_model
+        return self._model
+
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
         """The JSON body `stream(request)` sends (for inspection and tests)."""
         thinking = request.thinking if request.thinking is not None else self._thinking
         req = replace(request, settings=self._settings(request))
-        return build_request_body(self._model, req, self.profile, thinking, self._cache)
+        return build_request_body(self.model_for(request, thinking), req, self.profile,
+                                  thinking, self._cache)
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
         thinking = request.thinking if request.thinking is not None else self._thinking
         settings = self._settings(request)
-        body = build_request_body(self._model, replace(request, settings=settings),
-                                  self.profile, thinking, self._cache)
+        body = build_request_body(self.model_for(request, thinking),
+                                  replace(request, settings=settings), self.profile, thinking,
+                                  self._cache)
         norm = StreamNormalizer(self.profile, request.tools, thinking, new_id=self.new_call_id)
-        client = await self._get_client()
+        request.sent = False  # set once this attempt's request has reached the server
+
+        def on_sent() -> None:
+            request.sent = True
+
+        conn = await self._get_client()
         openai = _import_openai()
         extra: dict[str, Any] = {"headers": {"Accept": "text/event-stream"}}
         if settings.request_timeout is not None:
@@ -215,14 +267,18 @@ class OpenAICompatModel:
             raise UserError(f"the request cannot be sent as JSON (check extra_body): {exc}",
                             messages=list(request.messages)) from exc
         final: list[ModelStreamEvent] = []
+        log.debug("request to %s: model=%s messages=%d tools=%d thinking=%s bytes=%d",
+                  self.base_url, self._model, len(request.messages), len(request.tools),
+                  thinking, len(payload))
         try:
             # The body is serialised once with orjson and sent as is; the response comes
             # back unread (cast_to=Response, stream=True) and is parsed line by line here.
-            if self._send is not None:
-                response = await self._send(payload, extra.get("timeout"))
+            if conn.send is not None:
+                response = await conn.send(payload, extra.get("timeout"), on_sent)
             else:
-                response = await client.post(
-                    "/chat/completions", cast_to=self._response_cls, content=payload,
+                request.sent = None  # the SDK's public path cannot tell: counted as sent
+                response = await conn.client.post(
+                    "/chat/completions", cast_to=conn.response_cls, content=payload,
                     options=extra, stream=True)
             try:
                 feed = norm.feed_line
@@ -249,14 +305,34 @@ class OpenAICompatModel:
                 raise
             raise mapped from exc
         last = final[-1]
-        if isinstance(last, ModelResponse) and last.model_name is None:
-            last.model_name = self._model
+        if isinstance(last, ModelResponse):
+            last.model_name = last.model_name or body["model"]
+            log.debug("response %s: model=%s finish=%s input=%d output=%d reasoning=%d",
+                      last.response_id, last.model_name, last.message.finish_reason,
+                      last.usage.input_tokens, last.usage.output_tokens,
+                      last.usage.reasoning_tokens)
         for event in final:
             yield event
 
 
+class _Conn:
+    """The SDK client of one event loop, with what `stream` needs from it."""
+
+    __slots__ = ("client", "loop", "response_cls", "send")
+
+    def __init__(self, loop: Any, client: Any, response_cls: Any, send: Any) -> None:
+        self.loop = loop
+        self.client = client
+        self.response_cls = response_cls
+        self.send = send
+
+
 def _direct_sender(client: Any) -> Any:
-    """`send(payload, timeout) -> response` on the SDK's own HTTP client, or None.
+    """`send(payload, timeout, on_sent) -> response` on the SDK's own HTTP client, or None.
+
+    `on_sent()` is called once the request has been written to a connection (through the
+    HTTP core's `trace` extension), so a deadline or a failed connect before that point
+    is known not to have reached the server.
 
     The SDK still provides the base URL, the auth and default headers and the connection
     pool; skipping its per-request option processing saves about 0.7 ms of CPU a request
@@ -273,9 +349,14 @@ def _direct_sender(client: Any) -> Any:
                if isinstance(v, str)}
     headers["Accept"] = "text/event-stream"
 
-    async def send(payload: bytes, request_timeout: Any) -> Any:
+    async def send(payload: bytes, request_timeout: Any, on_sent: Callable[[], None]) -> Any:
+        async def trace(event: str, info: Any) -> None:
+            if event.endswith(_SENT_EVENT):
+                on_sent()
+
         request = http.build_request("POST", url, content=payload, headers=headers,
-                                     timeout=request_timeout or client.timeout)
+                                     timeout=request_timeout or client.timeout,
+                                     extensions={"trace": trace})
         response = await http.send(request, stream=True)
         if response.status_code >= 400:
             try:

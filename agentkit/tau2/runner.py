@@ -30,6 +30,7 @@ import anyio
 
 from ..agent import Agent
 from ..models.base import Model
+from ..telemetry import hooks as telemetry
 from .environment import Environment, ToolCallRecord
 from .grading import EnvAssertionError, EnvFactory, GoldCache, evaluate
 from .judge import NLJudge
@@ -193,7 +194,28 @@ async def run_simulation(
     gold_cache: GoldCache | None = None,
     on_event: EventSink | None = None,
 ) -> SimulationResult:
-    """Simulate and grade one trial of ``task``; exceptions propagate (see run_benchmark)."""
+    """Simulate and grade one trial of ``task``; exceptions propagate (see run_benchmark).
+
+    With telemetry on, the simulation is one span (domain, task id, trial, seed, then the
+    reward and how it ended), the parent of the agent's runs.
+    """
+    attrs: dict[str, Any] = {"agentkit.tau2.domain": config.domain,
+                             "agentkit.tau2.task_id": task.id, "agentkit.tau2.trial": trial}
+    if seed is not None:
+        attrs["agentkit.tau2.seed"] = seed
+    with telemetry.span(f"tau2.simulation {config.domain}", attrs) as span:
+        result = await _simulate(task, config, trial, seed, env_factory, judge, gold_cache,
+                                 on_event)
+        span.set_attributes({"agentkit.tau2.reward": result.reward or 0.0,
+                             "agentkit.tau2.termination_reason": result.termination_reason.value,
+                             "agentkit.tau2.steps": result.steps})
+        return result
+
+
+async def _simulate(task: Task, config: RunConfig, trial: int, seed: int | None,
+                    env_factory: EnvFactory | None, judge: NLJudge | None,
+                    gold_cache: GoldCache | None, on_event: EventSink | None,
+                    ) -> SimulationResult:
     factory = env_factory or env_factory_for(config.domain, config.data_dir,
                                              **config.env_options)
     state = task.initial_state

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from typing import Any
 
-from ..errors import ModelAPIError
+from ..errors import AgentError, ModelAPIError
 from ..messages import AssistantMessage, BrokenToolCall, Message, ToolCall
 from ..models.base import (
     ModelRequest,
@@ -34,8 +34,11 @@ __all__ = ["FunctionModel", "ScriptExhaustedError", "ScriptedModel", "stream_ste
 StepFunction = Callable[[list[Message], ModelRequest], Step | str | Awaitable[Step | str]]
 
 
-class ScriptExhaustedError(AssertionError):
-    """The model was asked for more responses than were scripted."""
+class ScriptExhaustedError(AgentError, AssertionError):
+    """The model was asked for more responses than were scripted.
+
+    An `AgentError` (the run attaches the transcript and usage, as for any run error) and an
+    `AssertionError` (a test failure)."""
 
 
 def _prompt_chars(messages: list[Message]) -> int:

@@ -18,6 +18,17 @@ __all__ = ["ContentSplitter"]
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
+_FENCE = "```"
+
+
+def _in_code(before: str, inline: bool = True) -> bool:
+    """Whether text after `before` is inside a code sample (an open fence or backticks)."""
+    if before.endswith("`"):
+        return True
+    fences = before.count(_FENCE)
+    if fences % 2:
+        return True
+    return inline and (before.count("`") - len(_FENCE) * fences) % 2 == 1
 
 # modes
 _START, _TEXT, _THINK, _UNDECIDED, _CALL, _THINK_CALL = range(6)
@@ -50,6 +61,7 @@ class ContentSplitter:
         self._scanner: BlockScanner | None = None
         self._return_mode = _TEXT
         self._last_char = ""
+        self._stray: list[str] = []  # a `</think>` in the answer (and whitespace after it)
         tags: dict[int, tuple[str, ...]] = {
             _TEXT: ((OPEN_TAG,) if self._calls_on else ()) + ((THINK_CLOSE,) if think_tags else ()),
             _THINK: (THINK_CLOSE, OPEN_TAG) if self._calls_on else (THINK_CLOSE,),
@@ -132,6 +144,12 @@ class ContentSplitter:
                 if not s:
                     return
                 self._answer_start = False
+            if self._stray:  # a `</think>` that more answer text follows: it was literal
+                if not s.strip():
+                    self._stray.append(s)
+                    return
+                s = "".join(self._stray) + s
+                self._stray.clear()
             self._last_char = s[-1]
             self.text.append(s)
             out.append(TextPart(s))
@@ -151,11 +169,19 @@ class ContentSplitter:
     def _on_tag(self, tag: str, out: Out) -> None:
         mode = self._mode
         if tag == THINK_CLOSE:
+            if mode == _TEXT and self.text:  # later in an answer: literal unless trailing
+                if _in_code("".join(self.text)):
+                    self._emit(THINK_CLOSE, out)
+                else:
+                    self._stray.append(THINK_CLOSE)  # dropped if only whitespace follows
+                return
+            if mode == _UNDECIDED and _in_code("".join(self._buf), inline=False):
+                self._emit(THINK_CLOSE, out)  # shown in a code sample, not the end of thinking
+                return
             if mode in (_UNDECIDED, _THINK_CALL):
                 self._flush_buf_as_reasoning(out)
-            if mode != _TEXT or not self.text:
-                self._answer_start = True
-            self._mode = _TEXT  # a stray closing tag in the answer is dropped
+            self._answer_start = True
+            self._mode = _TEXT  # ends thinking (or, at the start of the answer, is dropped)
             return
         # OPEN_TAG
         if mode == _THINK:

@@ -14,7 +14,14 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from ..messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from ..messages import (
+    AssistantMessage,
+    CompactionMarker,
+    Message,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+)
 from ..models.base import ModelRequest, ToolSpec
 from .profiles import Profile
 
@@ -108,7 +115,9 @@ def build_messages(messages: Sequence[Message], profile: Profile,
     while i < n:
         msg = messages[i]
         if not isinstance(msg, AssistantMessage):
-            if isinstance(msg, ToolMessage):  # a result with no call before it
+            if isinstance(msg, CompactionMarker):  # a record, never sent
+                pass
+            elif isinstance(msg, ToolMessage):  # a result with no call before it
                 notes.append(f"Result of tool call {msg.tool_call_id} ({msg.name}): "
                              f"{msg.content}")
             else:

@@ -25,12 +25,13 @@ from ..models.base import (
 )
 from ..usage import Usage
 from .content import ContentSplitter
+from .holdback import TailCalls
 from .profiles import GENERIC, Profile
 from .repair import ArgumentsError, parse_arguments
 from .sse import DONE, SSEDecoder
 from .textcalls import CLOSE_TAG, OPEN_TAG, BlockScanner, TextCall, parse_block
 
-__all__ = ["StreamNormalizer", "stream_error", "usage_from"]
+__all__ = ["StreamNormalizer", "malformed_chunk", "stream_error", "usage_from"]
 
 _loads = orjson.loads
 _NO_FN: dict[str, Any] = {}
@@ -89,6 +90,8 @@ class StreamNormalizer:
             implicit_think_open=profile.implicit_think_open and thinking is True,
             text_tool_calls=profile.text_tool_calls)
         self._text_calls_seen = 0
+        # markup that may be a call at the end of the reasoning field is held back
+        self._tail_calls = TailCalls(self._tools) if profile.text_tool_calls and tools else None
         self._slots: list[_Slot] = []
         self._by_index: dict[Any, _Slot] = {}
         self._by_id: dict[str, _Slot] = {}
@@ -98,14 +101,20 @@ class StreamNormalizer:
         self._sse = SSEDecoder()
         self.finish_reason: str | None = None
         self.saw_done = False
+        self._output = False  # a choice carried reasoning, content or tool calls
         self.model_name: str | None = None
+        self.response_id: str | None = None
         self.usage = Usage(requests=1)
 
     # -- input -------------------------------------------------------------------
     @property
     def finished(self) -> bool:
-        """True once the stream said it was complete ([DONE] or a finish_reason)."""
-        return self.saw_done or self.finish_reason is not None
+        """True once the stream said it was complete: a finish_reason, or [DONE] after output.
+
+        A body with no choice carrying output and no finish_reason (`data: [DONE]` alone,
+        or only a usage chunk) is not a complete answer but an incomplete stream.
+        """
+        return self.finish_reason is not None or (self.saw_done and self._output)
 
     def feed_line(self, line: bytes | str) -> list[ModelStreamEvent]:
         """One raw SSE line (`data: {...}`); non-data lines produce nothing."""
@@ -120,7 +129,10 @@ class StreamNormalizer:
             else:
                 if type(value) is dict:
                     return self.feed(value)
-        value = self._sse.decode(line)
+        try:
+            value = self._sse.decode(line)
+        except ValueError as exc:
+            raise malformed_chunk(str(exc)) from None
         if value is None:
             return []
         if value is DONE:
@@ -130,35 +142,58 @@ class StreamNormalizer:
         return self.feed(value)
 
     def feed(self, chunk: Mapping[str, Any]) -> list[ModelStreamEvent]:
-        """One parsed chunk dict."""
+        """One parsed chunk dict; a chunk of the wrong shape raises a retryable ModelAPIError."""
         out: list[ModelStreamEvent] = []
         if self.saw_done:
             return out
+        try:
+            self._feed(chunk, out)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            raise malformed_chunk(f"{type(exc).__name__}: {exc}", chunk) from None
+        return out
+
+    def _feed(self, chunk: Mapping[str, Any], out: list[ModelStreamEvent]) -> None:
+        if not isinstance(chunk, Mapping):
+            raise TypeError(f"a chunk must be a JSON object, not {type(chunk).__name__}")
         if self.model_name is None:
             model = chunk.get("model")
             if isinstance(model, str):
                 self.model_name = model
+            rid = chunk.get("id")
+            if isinstance(rid, str) and rid:
+                self.response_id = rid
         choices = chunk.get("choices")
         if choices:
+            if type(choices) is not list:
+                raise TypeError(f"`choices` must be a list, not {type(choices).__name__}")
             choice = choices[0]
             delta = choice.get("delta") or choice.get("message")
             if delta:
+                if type(delta) is not dict:
+                    raise TypeError(f"`delta` must be an object, not {type(delta).__name__}")
                 r = None
                 for name in self._rfields:
                     r = delta.get(name)
                     if r:
                         break
-                if r and type(r) is str:
-                    self._on_reasoning(r, out)
+                if r:
+                    self._output = True
+                    self._on_reasoning(_text_of(r, "reasoning"), out)
                 c = delta.get("content")
-                if c and type(c) is str:
-                    self._on_content(c, out)
+                if c:
+                    self._output = True
+                    self._on_content(_text_of(c, "content"), out)
                 tcs = delta.get("tool_calls")
                 if tcs:
+                    self._output = True
                     self._on_tool_calls(tcs, out)
             fr = choice.get("finish_reason")
             if fr:
+                if type(fr) is not str:
+                    raise TypeError(f"`finish_reason` must be a string, not {fr!r}")
                 self.finish_reason = fr
+        elif choices is not None and type(choices) is not list:
+            raise TypeError(f"`choices` must be a list, not {type(choices).__name__}")
         else:
             err = chunk.get("error")
             if err:
@@ -166,7 +201,6 @@ class StreamNormalizer:
         usage = chunk.get("usage")
         if usage:
             self.usage = usage_from(usage)
-        return out
 
     def _on_reasoning(self, r: str, out: list[ModelStreamEvent]) -> None:
         if self.thinking is False and not self._answer_started:
@@ -175,8 +209,21 @@ class StreamNormalizer:
         if not self._reasoning_field_seen:
             self._reasoning_field_seen = True
             self._content.reasoning_field_seen(out)
+        if self._tail_calls is not None:
+            r = self._tail_calls.feed(r)
+            if not r:
+                return
         self._reasoning.append(r)
         out.append(ReasoningPart(r))
+
+    def _release_reasoning(self, out: list[ModelStreamEvent]) -> None:
+        """An answer or a native call follows: held reasoning markup is not a call."""
+        tail, self._tail_calls = self._tail_calls, None
+        assert tail is not None
+        r = tail.release()
+        if r:
+            self._reasoning.append(r)
+            out.append(ReasoningPart(r))
 
     def _flush_held(self, out: list[ModelStreamEvent]) -> None:
         self._answer_started = True
@@ -187,6 +234,8 @@ class StreamNormalizer:
             out.append(ReasoningPart(r))
 
     def _on_content(self, c: str, out: list[ModelStreamEvent]) -> None:
+        if self._tail_calls is not None and c.strip():
+            self._release_reasoning(out)
         if not self._answer_started and ((self._held and c.strip()) or not self._held):
             self._flush_held(out)
         self._content.feed(c, out)
@@ -195,18 +244,26 @@ class StreamNormalizer:
 
     # -- native tool calls -----------------------------------------------------------
     def _on_tool_calls(self, tcs: Any, out: list[ModelStreamEvent]) -> None:
+        if self._tail_calls is not None:
+            self._release_reasoning(out)
         if not self._answer_started:
             self._flush_held(out)
         if isinstance(tcs, dict):
             tcs = [tcs]
+        elif type(tcs) is not list:
+            raise TypeError(f"`tool_calls` must be a list, not {type(tcs).__name__}")
         for tc in tcs:
-            if not isinstance(tc, dict):
-                continue
+            if type(tc) is not dict:
+                raise TypeError(f"a tool call must be an object, not {type(tc).__name__}")
             idx = tc.get("index")
             raw_id = tc.get("id")
             cid = str(raw_id) if raw_id is not None and raw_id != "" else None
             fn = tc.get("function") or _NO_FN
+            if type(fn) is not dict:
+                raise TypeError(f"`function` must be an object, not {type(fn).__name__}")
             name = fn.get("name") or None
+            if name is not None and type(name) is not str:
+                raise TypeError(f"`function.name` must be a string, not {name!r}")
             args = fn.get("arguments")
             if cid is None and name is None and type(args) is str:  # the common continuation
                 last = self._last
@@ -222,7 +279,6 @@ class StreamNormalizer:
                 continue  # a completed call sent again
             part = ToolCallPart(index=slot.pos)
             if name:
-                name = str(name)
                 if slot.name is None:
                     part.name = name
                 slot.name = name  # assigned, never appended
@@ -292,14 +348,20 @@ class StreamNormalizer:
         retryable ModelAPIError (the connection was cut).
         """
         out: list[ModelStreamEvent] = []
-        tail = self._sse.close()
+        try:
+            tail = self._sse.close()
+        except ValueError as exc:
+            raise malformed_chunk(str(exc)) from None
         if isinstance(tail, dict):
             out.extend(self.feed(tail))
         elif tail is DONE:
             self.saw_done = True
         if require_finish and not self.finished:
-            raise ModelAPIError("the model stream ended before it was complete "
-                                "(no finish_reason and no [DONE])", retryable=True)
+            what = ("[DONE] without any choice or finish_reason" if self.saw_done
+                    else "no finish_reason and no [DONE]")
+            raise ModelAPIError(f"the model stream ended before it was complete ({what})",
+                                retryable=True)
+        mark = len(out)  # held reasoning, if released, comes before the content's last text
         self._content.finish(out)
         if len(self._content.calls) != self._text_calls_seen:
             self._emit_text_calls(out)
@@ -313,7 +375,15 @@ class StreamNormalizer:
                     self._text.append(s)
                     out.append(TextPart(s))
         calls, broken = self._assemble_calls()
-        if not calls and not broken and not "".join(self._text).strip():
+        recover = not calls and not broken and not "".join(self._text).strip()
+        if self._tail_calls is not None:
+            released, found = self._tail_calls.finish(recover)
+            if released:
+                self._reasoning.append(released)
+                out.insert(mark, ReasoningPart(released))
+            for call in found:
+                self._add_recovered(call, out, calls)
+        if recover and not calls:  # markup released earlier (an answer began, then was empty)
             self._recover_calls_from_reasoning(out, calls, broken)
         message = AssistantMessage(
             content="".join(self._text).strip(),
@@ -322,7 +392,8 @@ class StreamNormalizer:
             broken_tool_calls=broken,
             finish_reason=self.finish_reason,
         )
-        out.append(ModelResponse(message=message, usage=self.usage, model_name=self.model_name))
+        out.append(ModelResponse(message=message, usage=self.usage, model_name=self.model_name,
+                                 response_id=self.response_id))
         return out
 
     def _assemble_calls(self) -> tuple[list[ToolCall], list[BrokenToolCall]]:
@@ -391,25 +462,81 @@ class StreamNormalizer:
             head, tail = head[:start], head[start:]
         self._reasoning[:] = [head.rstrip()]
         for call in found:
-            call_id = self._new_id()
-            out.append(ToolCallPart(index=self._n_calls, id=call_id, name=call.name,
-                                    arguments_delta=call.arguments))
-            self._n_calls += 1
-            calls.append(ToolCall(id=call_id, name=call.name, arguments=call.arguments))
+            self._add_recovered(call, out, calls)
+
+    def _add_recovered(self, call: TextCall, out: list[ModelStreamEvent],
+                       calls: list[ToolCall]) -> None:
+        call_id = self._new_id()
+        out.append(ToolCallPart(index=self._n_calls, id=call_id, name=call.name,
+                                arguments_delta=call.arguments))
+        self._n_calls += 1
+        calls.append(ToolCall(id=call_id, name=call.name, arguments=call.arguments))
 
 
 def usage_from(raw: Mapping[str, Any]) -> Usage:
-    """Usage from a Chat Completions `usage` object (reasoning and cached tokens included)."""
-    details = raw.get("completion_tokens_details") or {}
-    prompt_details = raw.get("prompt_tokens_details") or {}
-    cached = prompt_details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0
-    return Usage(
-        requests=1,
-        input_tokens=int(raw.get("prompt_tokens") or 0),
-        output_tokens=int(raw.get("completion_tokens") or 0),
-        reasoning_tokens=int(details.get("reasoning_tokens") or 0),
-        cached_tokens=int(cached),
-    )
+    """Usage from a Chat Completions `usage` object (reasoning and cached tokens included).
+
+    A wrong shape (not an object, a count that is not a non-negative number) raises a
+    retryable ModelAPIError.
+    """
+    try:
+        top = _obj(raw, "usage")
+        completion = _obj(top.get("completion_tokens_details"), "completion_tokens_details")
+        prompt = _obj(top.get("prompt_tokens_details"), "prompt_tokens_details")
+        cached = prompt.get("cached_tokens")
+        if cached is None:
+            cached = top.get("prompt_cache_hit_tokens")
+        return Usage(
+            requests=1,
+            input_tokens=_count(top.get("prompt_tokens"), "prompt_tokens"),
+            output_tokens=_count(top.get("completion_tokens"), "completion_tokens"),
+            reasoning_tokens=_count(completion.get("reasoning_tokens"), "reasoning_tokens"),
+            cached_tokens=_count(cached, "cached_tokens"),
+        )
+    except TypeError as exc:
+        raise malformed_chunk(str(exc), {"usage": raw}) from None
+
+
+def _obj(value: Any, what: str) -> Mapping[str, Any]:
+    if value is None:
+        return _NO_FN
+    if not isinstance(value, Mapping):
+        raise TypeError(f"`{what}` must be an object, not {value!r:.60}")
+    return value
+
+
+def _count(value: Any, key: str) -> int:
+    if value is None:
+        return 0
+    if type(value) is int and value >= 0:
+        return value
+    if type(value) is float and value >= 0 and value.is_integer():
+        return int(value)
+    if type(value) is str and value.isdigit():
+        return int(value)
+    raise TypeError(f"`{key}` must be a token count, not {value!r:.60}")
+
+
+def _text_of(value: Any, what: str) -> str:
+    """A delta's text field: a string (or a list of text parts, joined)."""
+    if type(value) is str:
+        return value
+    if type(value) is list and all(type(p) is dict and type(p.get("text")) is str
+                                   for p in value):
+        return "".join(p["text"] for p in value)
+    raise TypeError(f"`{what}` must be a string, not {value!r:.60}")
+
+
+def malformed_chunk(problem: str, chunk: Any = None) -> ModelAPIError:
+    """The retryable ModelAPIError for a chunk that parses but has the wrong shape."""
+    excerpt = ""
+    if chunk is not None:
+        try:
+            excerpt = ": " + orjson.dumps(chunk, default=repr)[:200].decode(errors="replace")
+        except TypeError:
+            excerpt = f": {chunk!r:.200}"
+    return ModelAPIError(f"the model server sent a malformed stream chunk ({problem}){excerpt}",
+                         retryable=True, body=chunk)
 
 
 _RETRY_WORDS = ("overload", "rate", "timeout", "internal", "unavailable", "throttl", "busy")

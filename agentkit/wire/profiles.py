@@ -90,58 +90,87 @@ class Profile:
     max_tokens_field: str = "max_tokens"
     #: Extra top-level request fields sent on every request (caller's extra_body wins).
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    # -- the context window ----------------------------------------------------------
+    #: Tokens the model can take (prompt + output); None: unknown (128k is assumed).
+    context_window: int | None = None
+    #: Regexes (case-insensitive) that mark an HTTP 400 as "context length exceeded".
+    context_overflow: tuple[str, ...] = ()
 
     def with_(self, **changes: Any) -> Profile:
         """A copy with some fields replaced."""
         return dataclasses.replace(self, **changes)
 
 
-GENERIC = Profile()
+# "Context length exceeded" as each server words it (HTTP 400 bodies).
+_OVERFLOW_OPENAI = (r"maximum context length is", r"context_length_exceeded",
+                    r"exceeds the context window")
+_OVERFLOW_DASHSCOPE = (r"range of input length should be",
+                       r"input length (?:exceeds|is longer than)", *_OVERFLOW_OPENAI)
+_OVERFLOW_VLLM = (r"longer than the maximum model length", *_OVERFLOW_OPENAI)
+_OVERFLOW_SGLANG = (r"longer than the model's context length", *_OVERFLOW_VLLM)
+_OVERFLOW_LLAMACPP = (r"exceeds? the available context size", r"exceed_context_size",
+                      *_OVERFLOW_OPENAI)
+_OVERFLOW_KIMI = (r"exceeded model token limit", *_OVERFLOW_OPENAI)
+_OVERFLOW_ANY = tuple(dict.fromkeys(
+    (*_OVERFLOW_DASHSCOPE, *_OVERFLOW_SGLANG, *_OVERFLOW_LLAMACPP, *_OVERFLOW_KIMI,
+     r"context (?:length|window|size) (?:exceeded|is too (?:long|small))",
+     r"too many (?:input )?tokens")))
+
+GENERIC = Profile(context_overflow=_OVERFLOW_ANY)
 
 _REGISTRY: dict[str, Profile] = {
     "generic": GENERIC,
     "dashscope": Profile(
         name="dashscope", thinking_style="dashscope", max_thinking_budget=38912,
+        context_window=131072, context_overflow=_OVERFLOW_DASHSCOPE,
         reasoning_replay_field="reasoning_content",
         reasoning_replay="current_loop", send_parallel_tool_calls=True,
     ),
     "vllm": Profile(
         name="vllm", thinking_style="chat_template_kwargs", implicit_think_open=True,
+        context_overflow=_OVERFLOW_VLLM,
         reasoning_replay_field="reasoning",
         reasoning_replay="current_loop", send_parallel_tool_calls=True,
     ),
     "vllm_legacy": Profile(
         name="vllm_legacy", thinking_style="chat_template_kwargs", implicit_think_open=True,
+        context_overflow=_OVERFLOW_VLLM,
         reasoning_replay_field="reasoning_content", reasoning_replay="current_loop",
         send_parallel_tool_calls=True,
     ),
     "sglang": Profile(
         name="sglang", thinking_style="chat_template_kwargs", implicit_think_open=True,
+        context_overflow=_OVERFLOW_SGLANG,
         reasoning_replay_field="reasoning_content", reasoning_replay="current_loop",
         send_parallel_tool_calls=True,
     ),
     "ollama": Profile(
         name="ollama", thinking_style="reasoning_effort", thinking_on_effort="medium",
+        context_overflow=_OVERFLOW_ANY,
         thinking_off_effort="none", reasoning_replay_field="reasoning",
         reasoning_replay="current_loop",
     ),
     "llamacpp": Profile(
         name="llamacpp", thinking_style="chat_template_kwargs", implicit_think_open=True,
+        context_overflow=_OVERFLOW_LLAMACPP,
         reasoning_replay_field="reasoning_content", reasoning_replay="current_loop",
         send_parallel_tool_calls=True,
     ),
     "deepseek": Profile(
         name="deepseek", thinking_style="deepseek", text_tool_calls=False,
+        context_window=131072, context_overflow=_OVERFLOW_OPENAI,
         reasoning_replay_field="reasoning_content",
         reasoning_replay="tool_turns",
     ),
     "kimi": Profile(
         name="kimi", thinking_style="none", text_tool_calls=False,
+        context_overflow=_OVERFLOW_KIMI,
         reasoning_replay_field="reasoning_content", reasoning_replay="tool_turns",
         send_parallel_tool_calls=True,
     ),
     "openai": Profile(
         name="openai", thinking_style="reasoning_effort", reasoning_fields=(),
+        context_overflow=_OVERFLOW_OPENAI,
         think_tags=False, text_tool_calls=False,
         send_parallel_tool_calls=True, max_tokens_field="max_completion_tokens",
     ),

@@ -58,7 +58,7 @@ class SSEDecoder:
         except orjson.JSONDecodeError:
             self._pending.append(data)  # maybe continued on the next data: line
             return None
-        return value if isinstance(value, dict) else None
+        return _object(value)
 
     def _try_pending(self) -> dict[str, Any] | None:
         try:
@@ -66,7 +66,7 @@ class SSEDecoder:
         except orjson.JSONDecodeError:
             return None
         self._pending.clear()
-        return value if isinstance(value, dict) else None
+        return _object(value)
 
     def _flush(self) -> dict[str, Any] | _Done | None:
         if not self._pending:
@@ -79,7 +79,7 @@ class SSEDecoder:
             value = orjson.loads(joined)
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"malformed SSE data: {joined[:200]!r}") from exc
-        return value if isinstance(value, dict) else None
+        return _object(value)
 
     def close(self) -> dict[str, Any] | _Done | None:
         """End of body: whatever is still pending (raises ValueError if it is garbage)."""
@@ -98,3 +98,11 @@ def split_lines(blocks: Iterable[bytes]) -> Iterable[bytes]:
     if rest:
         yield rest
 
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A chunk must be a JSON object; any other JSON value is garbage in the stream."""
+    if type(value) is not dict:
+        raise ValueError(f"malformed SSE data: a chunk must be a JSON object, "
+                         f"not {type(value).__name__} {str(value)[:80]!r}")
+    return value

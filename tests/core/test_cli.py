@@ -69,3 +69,33 @@ def test_demo_offline_uses_every_kind_of_tool() -> None:
     assert "rounded to whole euros" in results["fetch_url"]["content"]
     assert "track()" not in results["fetch_url"]["content"]  # scripts stripped
     assert events[-1]["type"] == "run_finished"
+
+
+ATTACK = "\x1b]52;c;ZXZpbA==\x07\x1b]0;owned\x07\x1b[2J\r\x9b31m\u202eevil"
+RAW_CONTROLS = [chr(c) for c in range(0x20) if c not in (9, 10)] + \
+    [chr(c) for c in range(0x7f, 0xa0)] + ["\u202e", "\u2028"]
+
+
+def test_run_never_prints_terminal_control_sequences(tmp_path: Path) -> None:
+    """Tool output, model text and thinking may carry escape sequences (clipboard writes,
+    window titles, screen clears): the live view and --json print them escaped."""
+    from agentkit.testing import LoopbackServer, call, reply, tool_step
+
+    (tmp_path / "page.txt").write_text(f"hello {ATTACK}\n")
+    steps = [tool_step(call("read_file", {"path": "page.txt"}), thinking=f"think {ATTACK}"),
+             reply(f"answer {ATTACK}")]
+    for mode in ([], ["--json"]):
+        with LoopbackServer(list(steps)) as server:
+            out = run("run", "go", "--base-url", server.base_url, "--api-key", "k",
+                      "--profile", "dashscope", "--tools", "files", "--root", str(tmp_path),
+                      *mode)
+        assert out.returncode == 0, out.stderr
+        leaked = [hex(ord(c)) for c in RAW_CONTROLS if c in out.stdout]
+        assert leaked == [], f"{mode}: raw controls printed: {leaked}"
+        if mode:
+            events = [json.loads(line) for line in out.stdout.splitlines()]
+            result = next(e for e in events if e["type"] == "tool_result")
+            assert ATTACK in result["content"]  # JSON keeps the exact text, escaped
+        else:
+            assert "\\x1b]52;c;ZXZpbA==\\x07" in out.stdout  # shown, not obeyed
+            assert "answer \\x1b]52" in out.stdout and "think \\x1b]52" in out.stdout

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from agentkit import Agent, ModelAPIError, tool
-from agentkit.events import ModelRetry, ThinkingDelta
+from agentkit.events import RequestRetry, ThinkingDelta
 from agentkit.models import OpenAICompatModel
 from agentkit.retry import RetryPolicy
 from agentkit.testing import Fault, LoopbackServer, Step, call, reply, tool_step
@@ -92,7 +92,7 @@ async def test_retries_over_http_honour_retry_after() -> None:
         t0 = time.monotonic()
         events = [e async for e in agent.stream("go")]
         elapsed = time.monotonic() - t0
-        retries = [e for e in events if isinstance(e, ModelRetry)]
+        retries = [e for e in events if isinstance(e, RequestRetry)]
         assert [r.attempt for r in retries] == [1, 2, 3]
         assert retries[0].delay == 1.0 and elapsed >= 1.0
         result = events[-1].result  # type: ignore[union-attr]

@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from agentkit import Agent, LimitExceeded, ModelAPIError, ToolMessage, tool
-from agentkit.events import ModelRetry, ToolCallReady
+from agentkit.events import RequestRetry, ToolCallReady
 from agentkit.retry import RetryPolicy
 from agentkit.testing import Fault, ScriptedModel, Step, call, reply, tool_step
 
@@ -84,7 +84,7 @@ async def test_retries_on_retryable_faults_then_success() -> None:
         reply("finally"),
     ])
     events = [e async for e in Agent(model, None, [], retry=FAST).stream("go")]
-    retries = [e for e in events if isinstance(e, ModelRetry)]
+    retries = [e for e in events if isinstance(e, RequestRetry)]
     assert [r.attempt for r in retries] == [1, 2, 3]
     assert retries[0].delay == 0
     result = events[-1].result  # type: ignore[union-attr]
