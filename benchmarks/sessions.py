@@ -54,7 +54,7 @@ async def per_step(stores: dict[str, Store | None], rounds: int, runs: int, step
                    ) -> dict[str, float]:
     """Median seconds per step of each variant."""
     samples: dict[str, list[float]] = {name: [] for name in stores}
-    for name, store in stores.items():  # warm up: connections, tables, caches
+    for store in stores.values():  # warm up: connections, tables, caches
         await one_run(store, steps)
     for _ in range(rounds):
         for name, store in stores.items():
