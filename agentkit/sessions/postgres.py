@@ -135,8 +135,8 @@ class _Lease:
         if self.released:
             return
         self.released = True
-        pool = await self.backend.pool()
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):  # a cancelled run still unlocks
+            pool = await self.backend.pool()
             try:
                 await self.conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
             except Exception:
