@@ -82,9 +82,10 @@ class PendingApproval(BaseModel):
 class RunState(BaseModel):
     """A paused run: everything a resume needs, as JSON (`model_dump_json` / `model_validate_json`).
 
-    `messages` is the transcript before the paused reply, `reply` the assistant message whose
-    calls wait (none of them has run). The limits go on counting across the pause: `step`,
-    `usage`, `total_calls` and `elapsed` (run time before the pause; waiting time is not counted).
+    `messages` is the transcript before the paused reply (empty for a run paused in a session,
+    which holds it), `reply` the assistant message whose calls wait (none of them has run).
+    The limits go on counting across the pause: `step`, `usage`, `total_calls`,
+    `tool_retries` and `elapsed` (run time before the pause; waiting time is not counted).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -100,6 +101,7 @@ class RunState(BaseModel):
     usage: Usage
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     total_calls: int = 0
+    tool_retries: dict[str, int] = Field(default_factory=dict)  # ToolRetry in a row, per tool
     invalid_streak: int = 0
     elapsed: float = 0.0
 

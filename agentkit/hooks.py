@@ -122,6 +122,7 @@ class RunHooks:
         run.usage.add(state.usage)
         run.records.extend(state.tool_calls)
         run.total_calls = state.total_calls
+        run.tool_retries.update(state.tool_retries)
         run.invalid_streak = state.invalid_streak
         run.ctx.run_id = state.run_id
         run.replay = ModelResponse(message=state.reply, usage=Usage())
@@ -179,9 +180,10 @@ class RunHooks:
         state = RunState(
             state_id=uuid.uuid4().hex, run_id=run.ctx.run_id, agent_name=run.agent.name,
             session_id=None if self.session is None else self.session.id,
-            messages=list(run.messages[:-1]), reply=reply, pending=pending, step=run.step,
-            usage=run.usage.model_copy(), tool_calls=list(run.records),
-            total_calls=run.total_calls, invalid_streak=run.invalid_streak,
+            messages=[] if self.session else list(run.messages[:-1]), reply=reply,
+            pending=pending, step=run.step, usage=run.usage.model_copy(),
+            tool_calls=list(run.records), total_calls=run.total_calls,
+            tool_retries=dict(run.tool_retries), invalid_streak=run.invalid_streak,
             elapsed=self.elapsed + time.monotonic() - self.t0)
         if self.lease is not None:  # everything before the reply, and the paused run
             await self.commit(upto=len(run.messages) - 1, paused=state)

@@ -75,3 +75,10 @@ sys.exit(0 if image_exists(default_image()) else 1)' 2>/dev/null; then
   apt_install debootstrap
   .venv/bin/python -m agentkit.sandbox build --offline --if-missing >&2
 fi
+
+# 4. Postgres server binaries for the session-store tests (they start a throw-away cluster on
+#    a Unix socket in a temp dir themselves; no service is enabled or started here).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1
+then
+  apt_install postgresql
+fi

@@ -23,7 +23,7 @@ from .store import (
     SessionBusy,
     SessionError,
     SessionInfo,
-    decode_message,
+    decode_messages,
     decode_state,
     encode_message,
     to_datetime,
@@ -74,8 +74,10 @@ async def _load(conn: AsyncConnection[Any], session_id: str, expire_before: floa
             await conn.execute("DELETE FROM agentkit_sessions WHERE id=%s AND updated < %s",
                                (session_id, expire_before))
         return [], None
-    messages = [m for seq, v, data in rows
-                if (m := decode_message(session_id, seq, v, data)) is not None]
+    if len(rows) > 64:  # validating a long history would hold up the event loop
+        messages = await anyio.to_thread.run_sync(decode_messages, session_id, rows)
+    else:
+        messages = decode_messages(session_id, rows)
     return messages, decode_state(session_id, row[1])
 
 
@@ -97,7 +99,7 @@ FROM s, unnest(%(rows)s::jsonb[]) WITH ORDINALITY AS t (data, ord)
 
 async def _append(conn: AsyncConnection[Any], session_id: str, messages: Sequence[Message],
                   paused: Any, expire_before: float | None) -> None:
-    rows = [encode_message(m).decode() for m in messages]
+    rows = [encode_message(m) for m in messages]
     params = {"id": session_id, "now": time.time(), "n": len(rows), "rows": rows,
               "v": SCHEMA_VERSION, "set_paused": paused is not KEEP,
               "state": None if paused is None or paused is KEEP else paused.model_dump_json()}
@@ -133,8 +135,8 @@ class _Lease:
         if self.released:
             return
         self.released = True
-        pool = await self.backend.pool()
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):  # a cancelled run still unlocks
+            pool = await self.backend.pool()
             try:
                 await self.conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
             except Exception:

@@ -29,7 +29,7 @@ from .store import (
     SessionBusy,
     SessionError,
     SessionInfo,
-    decode_message,
+    decode_messages,
     decode_state,
     encode_message,
     to_datetime,
@@ -52,6 +52,15 @@ CREATE TABLE IF NOT EXISTS agentkit_messages (
     session_id TEXT NOT NULL REFERENCES agentkit_sessions (id) ON DELETE CASCADE,
     seq INTEGER NOT NULL, v INTEGER NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (session_id, seq)) WITHOUT ROWID;
+"""
+# the session row of an append: created or touched, its count moved on, `paused` set or kept
+_UPSERT = """
+INSERT INTO agentkit_sessions AS s (id, created, updated, message_count, paused)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET updated = excluded.updated,
+    message_count = s.message_count + excluded.message_count,
+    paused = CASE WHEN ? THEN excluded.paused ELSE s.paused END
+RETURNING message_count
 """
 _OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)  # Linux; elsewhere per-process POSIX locks
 
@@ -133,6 +142,9 @@ class SQLiteBackend:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
+            if sqlite3.sqlite_version_info < (3, 35):
+                raise SessionError(f"SQLite {sqlite3.sqlite_version} is too old for sessions "
+                                   "(3.35 or newer is needed, for RETURNING)")
             target = self.path or ":memory:"
             if self.path:
                 os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
@@ -156,13 +168,16 @@ class SQLiteBackend:
             self._conn = conn
         return self._conn
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        def work() -> T:
+    async def _call(self, fn: Callable[..., Any], *args: Any,
+                    then: Callable[[Any], Any] | None = None) -> Any:
+        """`fn(conn, *args)` in a worker thread; `then(result)` there too, without the lock."""
+        def work() -> Any:
             with self._mutex:
                 try:
-                    return fn(self._connection(), *args)
+                    out = fn(self._connection(), *args)
                 except sqlite3.Error as exc:
                     raise SessionError(f"session store {self.path or ':memory:'}: {exc}") from exc
+            return out if then is None else then(out)
 
         return await anyio.to_thread.run_sync(work)
 
@@ -223,10 +238,10 @@ class SQLiteBackend:
                                 "ORDER BY seq", (session_id,)).fetchall()
             return rows, row[1]
 
-        rows, paused = await self._call(work)
-        messages = [m for seq, v, data in rows
-                    if (m := decode_message(session_id, seq, v, data)) is not None]
-        return messages, decode_state(session_id, paused)
+        def decode(got: tuple[list[Any], str | None]) -> tuple[list[Message], RunState | None]:
+            return decode_messages(session_id, got[0]), decode_state(session_id, got[1])
+
+        return await self._call(work, then=decode)  # decoded in the worker thread too
 
     async def append(self, session_id: str, messages: Sequence[Message], *,
                      paused: Any = KEEP, expire_before: float | None = None) -> None:
@@ -236,21 +251,12 @@ class SQLiteBackend:
         def work(conn: sqlite3.Connection) -> None:
             now = time.time()
             _drop_if_expired(conn, session_id, expire_before)
-            conn.execute(
-                "INSERT INTO agentkit_sessions (id, created, updated, message_count) "
-                "VALUES (?, ?, ?, 0) ON CONFLICT (id) DO UPDATE SET updated=excluded.updated",
-                (session_id, now, now))
-            (count,) = conn.execute("SELECT message_count FROM agentkit_sessions WHERE id=?",
-                                    (session_id,)).fetchone()
+            (count,) = conn.execute(_UPSERT, (session_id, now, now, len(rows), state,
+                                              paused is not KEEP)).fetchone()
+            first = count - len(rows)
             conn.executemany("INSERT INTO agentkit_messages VALUES (?, ?, ?, ?)",
-                             [(session_id, count + i, SCHEMA_VERSION, r)
+                             [(session_id, first + i, SCHEMA_VERSION, r)
                               for i, r in enumerate(rows)])
-            if paused is KEEP:
-                conn.execute("UPDATE agentkit_sessions SET message_count=? WHERE id=?",
-                             (count + len(rows), session_id))
-            else:
-                conn.execute("UPDATE agentkit_sessions SET message_count=?, paused=? "
-                             "WHERE id=?", (count + len(rows), state, session_id))
 
         await self._call(_transaction, work)
 

@@ -35,7 +35,7 @@ __all__ = [
     "SessionError",
     "SessionInfo",
     "Store",
-    "decode_message",
+    "decode_messages",
     "decode_state",
     "encode_message",
 ]
@@ -44,6 +44,7 @@ log = logging.getLogger("agentkit.sessions")
 
 SCHEMA_VERSION = 1  # of a stored message row and of the tables
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
+_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
 
 
 class SessionError(AgentError):
@@ -65,21 +66,36 @@ class SessionInfo:
     paused: bool = False
 
 
-def encode_message(message: Message) -> bytes:
-    return orjson.dumps(message.model_dump(mode="json"))
+def encode_message(message: Message) -> str:
+    """A message as the JSON text of one row."""
+    return orjson.dumps(message.model_dump(mode="json")).decode()
 
 
-def decode_message(session_id: str, seq: int, version: int, data: str | bytes) -> Message | None:
-    """A stored row back as a message; an unreadable row is logged and skipped (kept stored)."""
-    if version > SCHEMA_VERSION:
-        raise SessionError(f"session {session_id!r} message {seq} was stored by a newer agentkit "
-                           f"(row schema {version}, this version reads {SCHEMA_VERSION})")
+def decode_messages(session_id: str, rows: Sequence[tuple[int, int, str]]) -> list[Message]:
+    """Stored rows (seq, version, JSON) back as messages, in one validation when all are good.
+
+    An unreadable row is logged and skipped (it stays stored); a row of a newer schema than
+    this version reads is an error (never a guess).
+    """
+    for seq, version, _ in rows:
+        if version > SCHEMA_VERSION:
+            raise SessionError(f"session {session_id!r} message {seq} was stored by a newer "
+                               f"agentkit (row schema {version}, this version reads "
+                               f"{SCHEMA_VERSION})")
     try:
-        return _MESSAGE.validate_json(data)
-    except ValidationError as exc:
-        log.warning("session %r: message %d is unreadable and skipped: %s", session_id, seq,
-                    exc.errors()[0]["msg"] if exc.errors() else exc)
-        return None
+        fast = _MESSAGES.validate_json("[" + ",".join(data for _, _, data in rows) + "]")
+        if len(fast) == len(rows):  # one message per row, or the rows are read one by one
+            return fast
+    except ValidationError:
+        pass
+    out: list[Message] = []
+    for seq, _, data in rows:
+        try:
+            out.append(_MESSAGE.validate_json(data))
+        except ValidationError as exc:
+            log.warning("session %r: message %d is unreadable and skipped: %s", session_id, seq,
+                        exc.errors()[0]["msg"] if exc.errors() else exc)
+    return out
 
 
 def decode_state(session_id: str, data: str | bytes | None) -> RunState | None:

@@ -321,3 +321,23 @@ async def test_a_new_prompt_on_a_paused_session_denies_the_waiting_calls(
         assert await s.paused_state() is None
         with pytest.raises(UserError, match="no such paused run"):
             await agent.resume(session=s, decisions={"p1": Approve()})
+
+
+async def test_tool_retries_keep_counting_across_a_pause() -> None:
+    from agentkit import ToolRetriesExceeded, ToolRetry
+
+    @tool(retries=1)
+    def picky(n: int) -> str:
+        """Always asks for another try."""
+        raise ToolRetry("try a bigger n")
+
+    model = ScriptedModel([
+        tool_step(call("picky", {"n": 1})),                        # retry 1 of 1
+        tool_step(call("picky", {"n": 2}), call("pay", {"amount": 1, "to": "x"}, id="p1")),
+    ])
+    agent = Agent(model, None, [picky, pay])
+    paused = await agent.run("go")
+    assert paused.status == "paused" and paused.state is not None
+    assert paused.state.tool_retries == {"picky": 1}
+    with pytest.raises(ToolRetriesExceeded):  # the second retry in a row, across the pause
+        await agent.resume(paused.state, decisions={"p1": Approve()})
