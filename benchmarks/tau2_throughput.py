@@ -109,8 +109,9 @@ def measure(label: str, agent: LoopbackServer, user: LoopbackServer, sims: int,
     cpu1, srv1 = tree_cpu(me, servers), sum(tree_cpu(p, set()) for p in servers)
     n = len(results.simulations)
     ok = sum(1 for s in results.simulations if s.reward is not None)
-    row = {"label": label, "sims": n, "graded": ok, "wall": wall, "per_min": n / wall * 60,
-           "cpu_per_sim": (cpu1 - cpu0) / n, "server_cpu_per_sim": (srv1 - srv0) / n}
+    row: dict[str, Any] = {
+        "label": label, "sims": n, "graded": ok, "wall": wall, "per_min": n / wall * 60,
+        "cpu_per_sim": (cpu1 - cpu0) / n, "server_cpu_per_sim": (srv1 - srv0) / n}
     print(f"{label:<22} {n:>5} sims  {wall:7.2f} s  {row['per_min']:8.1f} sims/min  "
           f"CPU/sim {row['cpu_per_sim'] * 1000:7.1f} ms (+ model servers "
           f"{row['server_cpu_per_sim'] * 1000:5.1f} ms)", flush=True)
@@ -180,7 +181,7 @@ def main() -> None:
                           record=False)
     with agent, user:
         measure("warm-up (local, 8)", agent, user, 8, 8)
-        rows = [measure("local, 1 concurrent", agent, user, args.sims, 1)]
+        rows: list[dict[str, Any]] = [measure("local, 1 concurrent", agent, user, args.sims, 1)]
         profile = None if args.no_profile else cProfile.Profile()
         rows.append(measure("local, 8 concurrent", agent, user, args.sims, 8, profile=profile))
         rows.append(measure("local, 64 concurrent", agent, user, args.sims, 64))

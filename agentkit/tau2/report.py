@@ -217,7 +217,7 @@ def build_report(files: Sequence[tuple[str, Results]]) -> str:
                 + "".join(f"<th>trial {t}</th>" for t in range(trials))
                 + "<th>failing checks</th></tr>"]
         for (domain, task_id), sims in sorted(by_task.items()):
-            cells: dict[int, str] = {}
+            trial_html: dict[int, str] = {}
             fails: list[str] = []
             for si, sim in sims:
                 if sim.termination_reason == TerminationReason.INFRASTRUCTURE_ERROR:
@@ -226,9 +226,10 @@ def build_report(files: Sequence[tuple[str, Results]]) -> str:
                     ok = sim.reward is not None and abs(sim.reward - 1.0) <= 1e-6
                     cls = "pass" if ok else "fail"
                     text = "-" if sim.reward is None else f"{sim.reward:g}"
-                cells[sim.trial] = (f'<td class={cls}><a href="#conv-{fi}-{si}">{text}</a></td>')
+                link = f'<a href="#conv-{fi}-{si}">{text}</a>'
+                trial_html[sim.trial] = f"<td class={cls}>{link}</td>"
                 fails += [f"trial {sim.trial}: {f}" for f in failing_checks(sim)]
-            trial_cells = "".join(cells.get(t, "<td></td>") for t in range(trials))
+            trial_cells = "".join(trial_html.get(t, "<td></td>") for t in range(trials))
             failed = "".join(f"<li>{_e(f)}</li>" for f in fails)
             rows.append(f"<tr><td>{_e(domain)}</td><td>{_e(task_id)}</td>{trial_cells}"
                         f"<td><ul class=fails>{failed}</ul></td></tr>")
