@@ -227,7 +227,8 @@ def build_report(files: Sequence[tuple[str, Results]]) -> str:
                     cls = "pass" if ok else "fail"
                     text = "-" if sim.reward is None else f"{sim.reward:g}"
                 link = f'<a href="#conv-{fi}-{si}">{text}</a>'
-                trial_html[sim.trial] = f"<td class={cls}>{link}</td>"
+                if cls != "infra" or sim.trial not in trial_html:  # a graded record wins
+                    trial_html[sim.trial] = f"<td class={cls}>{link}</td>"
                 fails += [f"trial {sim.trial}: {f}" for f in failing_checks(sim)]
             trial_cells = "".join(trial_html.get(t, "<td></td>") for t in range(trials))
             failed = "".join(f"<li>{_e(f)}</li>" for f in fails)
