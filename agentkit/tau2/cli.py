@@ -4,6 +4,7 @@
         --trials 4 --split test --concurrency 8 --out results.json
     agentkit tau2 grade results.json [--llm-free] [--judge-model M] [--write]
     agentkit tau2 replay-gold --domain retail --json
+    agentkit tau2 report a.json [b.json ...] --html report.html
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="tau2_command", metavar="SUBCOMMAND")
     _add_run(sub)
     _add_grade(sub)
+    _add_report(sub)
     from .replay import add_replay_gold
 
     add_replay_gold(sub)
@@ -129,6 +131,34 @@ def _add_grade(sub: Any) -> None:
     out.add_argument("--write", action="store_true", help="store the new grades in the file")
     out.add_argument("--out", default=None, help="write the re-graded results here")
     p.set_defaults(func=_grade)
+
+
+def _add_report(sub: Any) -> None:
+    p = sub.add_parser("report", help="summarise results files; --html writes a report page",
+                       description="pass^k per domain for one or more results files "
+                                   "(agentkit's or tau2-bench's); --html writes one "
+                                   "self-contained page: pass^k plot, per-task table, "
+                                   "distributions, every conversation.")
+    p.add_argument("results", nargs="+", help="results JSON files")
+    p.add_argument("--html", default=None, metavar="FILE", help="write the HTML report here")
+    p.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .results import load_results
+    from .runner import summary
+
+    try:
+        for path in args.results:
+            print(f"== {path}")
+            print(summary(load_results(path)))
+        if args.html:
+            from .report import write_report
+
+            print(f"report: {write_report(args.results, args.html)}")
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        return _error("report", exc)
+    return 0
 
 
 # --------------------------------------------------------------------------- helpers

@@ -441,3 +441,19 @@ def test_strict_judge_is_a_documented_option(capsys: pytest.CaptureFixture[str])
         assert "--strict-judge" in capsys.readouterr().out
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "--strict-judge" in readme and "<think>" in readme
+
+
+def test_progress_counts_rewards_tokens_and_cost() -> None:
+    from agentkit.tau2.progress import Progress
+
+    sims = load_results(FIXTURE).simulations
+    for s in sims:
+        s.agent_usage.input_tokens, s.agent_usage.output_tokens = 1000, 500
+        s.agent_usage.reasoning_tokens = 200
+    progress = Progress(len(sims), enabled=False, price_per_mtok=(2.0, 8.0))
+    for s in sims:
+        progress.update(s)
+    text = progress.describe()
+    assert "5/5 done, 2 passed, 1 infra errors" in text
+    assert "avg reward 0.500" in text and "5.0k in / 2.5k out (1.0k reasoning)" in text
+    assert f"${5 * (1000 * 2 + 500 * 8) / 1e6:.4f}" in text
