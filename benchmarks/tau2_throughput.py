@@ -36,8 +36,6 @@ from agentkit.testing import LoopbackServer
 TICK = os.sysconf("SC_CLK_TCK")
 # Ray in single-machine mode: every Ray process binds to and dials 127.0.0.1 only (read when
 # ray is first imported, so set before that)
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 def _stat(pid: int) -> tuple[int, float] | None:
@@ -158,6 +156,11 @@ def where_time_goes(profile: cProfile.Profile) -> None:
 
 
 def ray_cluster() -> Any:
+    import tempfile
+
+    from agentkit.tau2.ray_executor import offline_ray_environment
+
+    offline_ray_environment(tempfile.mkdtemp(prefix="agentkit-ray-home-"))  # loopback only
     import ray
     from ray.cluster_utils import Cluster
 

@@ -29,9 +29,27 @@ import anyio
 from .executor import Attempt, Job, ResultSink, infrastructure_error, run_attempt
 from .simulation import SimulationResult
 
-__all__ = ["RayExecutor"]
+__all__ = ["RayExecutor", "offline_ray_environment"]
 
 _JOBS: dict[str, Job] = {}  # per worker process: the unpickled job, with its caches
+
+
+def offline_ray_environment(home: str | os.PathLike[str]) -> dict[str, str]:
+    """Environment for a Ray cluster started on a closed machine (tests, benchmarks).
+
+    Every Ray process binds to and dials 127.0.0.1 only; no usage stats; and `HOME` is
+    `home`, holding a cluster config that names a local provider, because Ray's dashboard
+    otherwise probes the cloud-metadata address (169.254.169.254) to guess its provider even
+    with usage stats off. Returns the variables it changed with their old values (or "").
+    """
+    from pathlib import Path
+
+    Path(home, "ray_bootstrap_config.yaml").write_text("provider:\n  type: local\n")
+    changes = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
+               "HOME": str(home)}
+    old = {k: os.environ.get(k, "") for k in changes}
+    os.environ.update(changes)
+    return old
 
 
 def _ray() -> Any:

@@ -20,7 +20,7 @@ import pytest
 
 from agentkit.models import OpenAICompatModel
 from agentkit.tau2.executor import Attempt, Job
-from agentkit.tau2.ray_executor import RayExecutor
+from agentkit.tau2.ray_executor import RayExecutor, offline_ray_environment
 from agentkit.tau2.runner import RunConfig, run_benchmark
 from agentkit.tau2.scripted import scripted_agent, scripted_user
 from agentkit.tau2.simulation import SimulationResult, TerminationReason
@@ -30,7 +30,6 @@ pytestmark = pytest.mark.anyio
 
 TASKS = ["create_task_1", "update_task_1", "create_task_1_with_env_assertions"]
 RAY = str(Path(sys.executable).with_name("ray"))
-LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def _ancestors(pid: int) -> set[int]:
@@ -51,9 +50,12 @@ class RayCluster:
 
     def __init__(self) -> None:
         # single-machine mode: every Ray process binds to and dials 127.0.0.1 only (else
-        # Ray swaps 127.0.0.1 for the machine's own network address)
-        os.environ[LOOPBACK_ONLY] = "0"
-        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        # Ray swaps 127.0.0.1 for the machine's own network address), and no process of
+        # Ray's probes the cloud-metadata address
+        import tempfile
+
+        self.home = tempfile.mkdtemp(prefix="agentkit-ray-home-")
+        self.old_env = offline_ray_environment(self.home)
         os.environ.pop("RAY_ADDRESS", None)
         import ray
         from ray.cluster_utils import Cluster
@@ -91,7 +93,11 @@ class RayCluster:
 
         ray.shutdown()
         self.cluster.shutdown()  # ends the processes it started
-        os.environ.pop(LOOPBACK_ONLY, None)
+        for key, value in self.old_env.items():
+            if value:
+                os.environ[key] = value
+            else:
+                os.environ.pop(key, None)
 
 
 @pytest.fixture(scope="module")
