@@ -83,6 +83,19 @@ class Limits:
 _LIMIT_NAMES = {f.name for f in fields(Limits)}
 
 
+class AgentChanges(RunSettings, total=False):
+    """What `agent.replace(...)` may change: the constructor's arguments and any setting."""
+
+    model: Model | str | None
+    instructions: Instructions[Any]
+    tools: Sequence[Tool | Callable[..., Any]]
+    output_type: Any
+    name: str
+    limits: Limits
+    settings: ModelSettings
+    unknown_tool_handler: UnknownToolHandler | None
+
+
 class Agent(Generic[OutputT, DepsT]):
     """A model, instructions and tools. Immutable, so one agent serves concurrent runs.
 
@@ -182,7 +195,7 @@ class Agent(Generic[OutputT, DepsT]):
     def __repr__(self) -> str:
         return f"Agent(name={self.name!r}, tools={[t.name for t in self.tools]})"
 
-    def replace(self, **changes: Any) -> Agent[Any, Any]:
+    def replace(self, **changes: Unpack[AgentChanges]) -> Agent[Any, Any]:
         """A copy with some constructor arguments or settings changed (checked again)."""
         base: dict[str, Any] = {
             "model": self._model_spec, "instructions": self.instructions,
@@ -193,7 +206,7 @@ class Agent(Generic[OutputT, DepsT]):
             "mode": self.mode, "context": self.context, "instrument": self.instrument,
         }
         base.update(changes)
-        return Agent(**base)
+        return Agent(**base)  # checked again, as a new agent
 
     def _for_run(self, settings: Mapping[str, Any] | None,
                  overrides: Mapping[str, Any]) -> Agent[OutputT, DepsT]:

@@ -16,6 +16,7 @@ __all__ = [
     "ContextCompacted",
     "InvalidToolCall",
     "RequestRetry",
+    "RunFailed",
     "RunFinished",
     "StepFinished",
     "TextDelta",
@@ -130,6 +131,23 @@ class ContextCompacted(_Event):
 class RunFinished(_Event):
     type: Literal["run_finished"] = "run_finished"
     result: RunResult
+
+
+class RunFailed(_Event):
+    """A run's failure as an event, for JSON streams (`agentkit run --json` ends with it).
+
+    The loop raises instead of yielding this; `RunFailed.from_error(err)` describes `err`.
+    """
+
+    type: Literal["run_failed"] = "run_failed"
+    error_type: str
+    message: str
+    usage: Usage | None = None
+
+    @classmethod
+    def from_error(cls, err: BaseException) -> RunFailed:
+        return cls(error_type=type(err).__name__, message=str(err),
+                   usage=getattr(err, "usage", None))
 
 
 AgentEvent = Annotated[

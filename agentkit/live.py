@@ -52,7 +52,7 @@ class LiveEvents(Generic[T]):
             return
         send, receive = anyio.create_memory_object_stream[Any](math.inf)
         task = asyncio.ensure_future(work)
-        task.add_done_callback(lambda _: send.send_nowait(_DONE))
+        task.add_done_callback(lambda _: _wake(send))
         self._send = send
         try:
             while True:
@@ -71,3 +71,11 @@ class LiveEvents(Generic[T]):
                 task.exception()  # retrieved: no "never retrieved" warning
             send.close()
             receive.close()
+
+
+def _wake(send: Any) -> None:
+    """Tell `during` the work is done (unless it stopped listening: then nobody waits)."""
+    try:
+        send.send_nowait(_DONE)
+    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+        pass

@@ -64,9 +64,10 @@ from .models.base import (
 from .modes import NUDGE_EMPTY, Problem, StepInfo, StepMode, StepRecord
 from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
+from .settings import warn_unsent
 from .telemetry.hooks import capture_content, observe
 from .textsafe import valid_utf8
-from .tooldef import Tool, ToolArgumentsError
+from .tooldef import ErrorResult, Tool, ToolArgumentsError
 from .usage import Usage
 from .wire.history import broken_call_feedback
 from .wire.profiles import NUDGE_REASONING_ONLY
@@ -355,35 +356,37 @@ class _Run:
         send, receive = anyio.create_memory_object_stream[_Call](len(calls))
 
         async def one(call: _Call) -> None:
+            await self._run_one(call, limiter, stops, cancel)
+
+        async def reported(call: _Call) -> None:
             try:
-                await self._run_one(call, limiter, stops, cancel)
+                await one(call)
             finally:
                 send.send_nowait(call)  # finished, failed or cancelled: reported once
-
-        if len(calls) == 1 or self.limits.tool_concurrency <= 1:
-            for call in calls:  # one at a time, in call order
-                await one(call)
-                yield receive.receive_nowait()
-            self.stop = stops[0] if stops else None
-            return
 
         async def batch() -> None:
             nonlocal cancel
             async with anyio.create_task_group() as tg:
                 cancel = tg.cancel_scope.cancel
                 for call in calls:
-                    tg.start_soon(one, call)
+                    tg.start_soon(reported, call)
 
-        task = asyncio.get_running_loop().create_task(batch())
-        try:
-            for _ in calls:
-                yield await receive.receive()
-            await task
-        finally:
-            if not task.done():
-                task.cancel()
-                with anyio.CancelScope(shield=True):
-                    await asyncio.wait([task])
+        with send, receive:
+            if len(calls) == 1 or self.limits.tool_concurrency <= 1:
+                for call in calls:  # one at a time, in call order
+                    await reported(call)
+                    yield receive.receive_nowait()
+            else:
+                task = asyncio.get_running_loop().create_task(batch())
+                try:
+                    for _ in calls:
+                        yield await receive.receive()
+                    await task
+                finally:
+                    if not task.done():
+                        task.cancel()
+                        with anyio.CancelScope(shield=True):
+                            await asyncio.wait([task])
         self.stop = stops[0] if stops else None
 
     async def _run_one(self, call: _Call, limiter: anyio.CapacityLimiter, stops: list[StopRun],
@@ -405,8 +408,11 @@ class _Run:
             try:
                 with anyio.move_on_after(timeout) as scope:
                     value = await tool.call(ctx, call.kwargs or {})
-                    call.output = Tool.format_result(value)
-                    call.is_error = call.unknown
+                    if isinstance(value, ErrorResult):
+                        call.output, call.is_error = value.text, True
+                    else:
+                        call.output = Tool.format_result(value)
+                        call.is_error = call.unknown
                 if scope.cancelled_caught:
                     call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
                     call.is_error = True
@@ -576,6 +582,7 @@ async def agent_loop(
         exc.messages = list(messages)
         raise
     hooks = RunHooks(run, session, resume)
+    warn_unsent(run.model, agent.settings, run.thinking)  # once per model and setting
     limits, output = run.limits, run.output
     try:
         instructions = await _instructions(agent, run.ctx)

@@ -35,6 +35,7 @@ __all__ = [
     "StepInfo",
     "StepMode",
     "StepRecord",
+    "policy_named",
 ]
 
 #: What can go wrong in a step (the triggers a policy reacts to).
@@ -181,3 +182,19 @@ NUDGE_EMPTY = (
     "Your last reply was empty: no answer and no tool call reached me. "
     "Make the tool call you need now, or write your answer."
 )
+
+
+POLICY_NAMES = ("always", "always-instruct", "plan-then-act", "escalate")
+
+
+def policy_named(name: str) -> ModePolicy:
+    """A shipped policy by its command-line name (`agentkit tau2 run --agent-mode`)."""
+    policies: dict[str, ModePolicy] = {
+        "always": Always(thinking=True), "always-instruct": Always(thinking=False),
+        "plan-then-act": PlanThenAct(), "escalate": Escalate()}
+    try:
+        return policies[name]
+    except KeyError:
+        raise ValueError(f"unknown mode policy {name!r}; known: {', '.join(POLICY_NAMES)}") \
+            from None
+

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,14 @@ from .retry import RetryPolicy
 if TYPE_CHECKING:
     from .agent import Limits
 
-__all__ = ["RunSettings", "check_limits", "check_model_settings", "split_settings"]
+__all__ = [
+    "RunSettings",
+    "check_limits",
+    "check_model_settings",
+    "check_thinking",
+    "split_settings",
+    "warn_unsent",
+]
 
 
 class RunSettings(TypedDict, total=False):
@@ -130,3 +139,45 @@ def check_thinking(value: Any) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise UserError(f"thinking must be True, False or None, got {value!r}")
     return value
+
+
+_warned: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def warn_unsent(model: Any, settings: ModelSettings, thinking: bool | None) -> None:
+    """Warn once per model when its server dialect cannot send what the caller asked for.
+
+    Asked of the model's own request builder (`build_body`, as `OpenAICompatModel` has), so
+    the profiles stay the one source of truth: `thinking=False` that sends no switch at all,
+    a `thinking_budget` that no field of the request carries.
+    """
+    build = getattr(model, "build_body", None)
+    if build is None:
+        return
+    try:
+        done = _warned.setdefault(model, set())
+    except TypeError:  # not weak-referenceable: check every run
+        done = set()
+    from .models.base import ModelRequest
+
+    def body(think: bool | None, s: ModelSettings = settings) -> Any:
+        return build(ModelRequest(messages=[], tools=[], settings=s, thinking=think))
+
+    profile = getattr(getattr(model, "profile", None), "name", "?")
+    if thinking is False and "thinking" not in done:
+        done.add("thinking")
+        if body(True) == body(False):
+            warnings.warn(
+                f"thinking=False has no effect on {getattr(model, 'name', model)!r}: its "
+                f"profile {profile!r} sends no thinking switch. Pass the server's profile "
+                "(e.g. profile='vllm') or extra_body with the switch it understands.",
+                UserWarning, stacklevel=4)
+    if settings.thinking_budget is not None and "thinking_budget" not in done:
+        done.add("thinking_budget")
+        without = dataclasses.replace(settings, thinking_budget=None)
+        if body(True) == body(True, without):
+            warnings.warn(
+                f"thinking_budget={settings.thinking_budget} is not sent to "
+                f"{getattr(model, 'name', model)!r}: its profile {profile!r} has no budget "
+                "field. Pass it through extra_body in the form the server accepts.",
+                UserWarning, stacklevel=4)

@@ -16,7 +16,7 @@ from . import budget
 from .context import RunContext
 from .models.base import ToolSpec
 
-__all__ = ["Tool", "ToolArgumentsError", "tool"]
+__all__ = ["ErrorResult", "Tool", "ToolArgumentsError", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 # needs_approval: a bool, or (ctx, arguments) -> bool (sync or async)
@@ -25,6 +25,16 @@ ApprovalRule = bool | Callable[[RunContext[Any], dict[str, Any]], Any]
 
 class ToolArgumentsError(ValueError):
     """The arguments do not fit the tool's schema; the message says exactly why."""
+
+
+class ErrorResult:
+    """Return `ErrorResult(text)` from a tool for an error result the model sees exactly as
+    `text` (an exception's result is prefixed with its type); it counts as a tool error."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 class Tool:

@@ -15,7 +15,9 @@ Two telemetry rows: agentkit instrumented (`agentkit.telemetry.instrument`) with
 OpenTelemetry SDK and in-memory exporters, and instrumented with no SDK configured (the API's
 no-op providers); each is compared with the uninstrumented agentkit row of the same round.
 
-Then 500 concurrent agentkit runs in one process: wall time and peak memory per run.
+Then 500 concurrent agentkit runs in one process: wall time and peak memory per run; and
+the memory per run in flight (peak RSS growth ÷ runs, each in a fresh process) of agentkit
+and the two minimal loops at 50 and 500 concurrent runs (`--memory 50,500`).
 
     .venv/bin/python benchmarks/loop_overhead.py [--runs 30] [--rounds 6] [--concurrent 500]
 """
@@ -290,13 +292,82 @@ async def concurrent(agent: Any, n: int, trace: bool) -> dict[str, float]:
             "rss_peak_kb_per_run": (peak_rss - base_rss) / n}
 
 
+async def _memory(kind: str, n: int, base_url: str) -> float:
+    """RSS growth ÷ runs in flight: `n` runs of `kind` at once, after one warm-up run."""
+    import httpx
+    from openai import AsyncOpenAI
+
+    closers: list[Any] = []
+    if kind == "agentkit":
+        agent = make_agent(base_url)
+        fn: Any = lambda p: agentkit_run(agent, p)  # noqa: E731
+        closers.append(agent.resolved_model().aclose)
+    elif kind == "openai-sdk":
+        sdk = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+        fn = lambda p: openai_sdk_run(sdk, p)  # noqa: E731
+        closers.append(sdk.close)
+    else:
+        plain = httpx.AsyncClient(base_url=base_url, timeout=60,
+                                  limits=httpx.Limits(max_connections=1000))
+        fn = lambda p: httpx_floor_run(plain, p, fast=True)  # noqa: E731
+        closers.append(plain.aclose)
+    await fn("warm-up")
+    gc.collect()
+    base = peak = rss_kb()
+    stop = anyio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, rss_kb())
+            await anyio.sleep(0.005)
+
+    steps: list[int] = []
+
+    async def one(i: int) -> None:
+        steps.append(await fn(f"concurrent {i}"))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sample)
+        async with anyio.create_task_group() as runs:
+            for i in range(n):
+                runs.start_soon(one, i)
+        stop.set()
+    assert steps == [STEPS_PER_RUN] * n
+    for close in closers:
+        await close()
+    return (peak - base) / n
+
+
+def memory_per_run(kind: str, n: int, base_url: str) -> float:
+    """`_memory` in a fresh interpreter, so no earlier run's high-water mark hides growth."""
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", kind, "--concurrent", str(n),
+         "--base-url", base_url], check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+            str(HERE.parent), os.environ.get("PYTHONPATH")]))})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+MEMORY_KINDS = ("httpx-orjson", "openai-sdk", "agentkit")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--concurrent", type=int, default=500)
+    parser.add_argument("--memory", default="50,500",
+                        help="runs in flight for the memory-per-run figures ('' to skip)")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        print(anyio.run(_memory, args.memory_child, args.concurrent, args.base_url))
+        return
 
     from agentkit.testing import Chunking, LoopbackServer
 
@@ -345,6 +416,8 @@ def main() -> None:
             return out
 
         res = anyio.run(run_all)
+        memory = {(kind, int(n)): memory_per_run(kind, int(n), base)
+                  for n in filter(None, args.memory.split(",")) for kind in MEMORY_KINDS}
 
     print(f"loop overhead: {STEPS_PER_RUN}-step tool loop, ~40 reasoning deltas + 1 call in 6 "
           f"fragments per step, {args.runs} runs each (python {sys.version.split()[0]})")
@@ -365,6 +438,10 @@ def main() -> None:
               f"peak RSS growth {c['rss_peak_kb_per_run']:.1f} KB/run, "
               f"peak traced Python heap {c['traced_peak_kb_per_run']:.1f} KB/run "
               "(a separate traced pass)")
+    for n in sorted({n for _, n in memory}):
+        figures = ", ".join(f"{kind} {memory[kind, n]:.0f} KB" for kind in MEMORY_KINDS)
+        print(f"memory per run in flight, {n} concurrent runs (RSS growth ÷ runs, fresh "
+              f"process each): {figures}")
 
 
 if __name__ == "__main__":

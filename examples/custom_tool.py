@@ -65,8 +65,9 @@ async def main(task: str, offline: bool) -> None:
             model = OpenAICompatModel()
         agent = Agent(model, "Use the tools for arithmetic.", [calculate, square_root])
         printer = EventPrinter(sys.stdout)
-        async for event in agent.stream(task):
-            printer(event)
+        async with agent.stream(task) as stream:  # leaving the block stops the run
+            async for event in stream:
+                printer(event)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Docker SDK side of the sandbox (blocking; callers run these in worker threads).
 
-Containers are labelled with their owning process (``agentkit.owner_pid/_host/_start``) so that
-`reap_orphans` can remove those whose owner died; together with the executor's own dead-man
-switch (stdin EOF, max lifetime) and ``auto_remove`` nothing outlives its host for long.
+Containers are labelled with their owning process: host name, boot id, PID namespace, pid and
+start time (``agentkit.owner_*``), so that `reap_orphans` removes only those whose owner is
+certainly dead; together with the executor's own dead-man switch (stdin EOF, max lifetime
+timer) and ``auto_remove`` nothing outlives its host for long.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "create_container",
     "docker_client",
     "executor_command",
+    "owner_is_dead",
     "owner_labels",
     "parse_size",
     "reap_orphans",
@@ -32,6 +34,20 @@ __all__ = [
 ]
 
 LABEL = "agentkit.sandbox"
+# Docker's default masked paths plus host details the sandbox need not show (kernel command
+# line, host memory and devices, hardware ids); see README.md for what stays visible
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+    "/proc/cmdline", "/proc/meminfo", "/proc/vmstat", "/proc/zoneinfo", "/proc/buddyinfo",
+    "/proc/pagetypeinfo", "/proc/slabinfo", "/proc/swaps", "/proc/iomem", "/proc/ioports",
+    "/proc/modules", "/proc/config.gz", "/proc/partitions", "/proc/diskstats",
+    "/proc/interrupts", "/proc/softirqs", "/proc/locks", "/proc/mtrr", "/proc/kallsyms",
+    "/proc/devices", "/proc/misc", "/proc/crypto", "/proc/vmallocinfo",
+    "/sys/devices/virtual/dmi", "/sys/class/dmi", "/sys/kernel", "/sys/module",
+    "/sys/block", "/sys/class/block", "/sys/bus", "/sys/hypervisor",
+]
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 _client: Any = None
 _client_lock = threading.Lock()
@@ -61,7 +77,7 @@ def executor_command(config: dict[str, Any]) -> list[str]:
     """The container command: the bootstrap loader plus the runtime sources and config (the
     runtime is not baked into the image, so editing it needs no rebuild)."""
     modules = {name: (RUNTIME / f"{name}.py").read_text()
-               for name in ("common", "worker", "supervisor")}
+               for name in ("common", "checks", "files", "worker", "supervisor")}
     payload = json.dumps({"modules": modules, "config": config})
     return ["python3", "-I", "-B", "-c", (RUNTIME / "bootstrap.py").read_text(), payload]
 
@@ -89,6 +105,21 @@ def _proc_start(pid: int) -> str | None:
     return stat[stat.rindex(b")") + 2 :].split()[19].decode()
 
 
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _pid_namespace() -> str:
+    """This process's PID namespace ("pid:[4026531836]"): pids mean something only in it."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def owner_labels() -> dict[str, str]:
     pid = os.getpid()
     return {
@@ -96,7 +127,28 @@ def owner_labels() -> dict[str, str]:
         "agentkit.owner_pid": str(pid),
         "agentkit.owner_host": socket.gethostname(),
         "agentkit.owner_start": _proc_start(pid) or "",
+        "agentkit.owner_boot": _boot_id(),
+        "agentkit.owner_pidns": _pid_namespace(),
     }
+
+
+def owner_is_dead(labels: dict[str, str]) -> bool:
+    """True only when the labelled owner process is certainly gone: it ran on this kernel
+    since its last boot and in our PID namespace (else its pid means nothing here, e.g. an
+    agentkit in another container sharing the Docker socket), and that pid is now free or
+    belongs to a later process. Unknown or missing labels: it may be alive."""
+    me = owner_labels()
+    for key in ("agentkit.owner_host", "agentkit.owner_boot", "agentkit.owner_pidns"):
+        if not me[key] or labels.get(key) != me[key]:
+            return False
+    try:
+        pid = int(labels.get("agentkit.owner_pid", ""))
+    except ValueError:
+        return False
+    start = labels.get("agentkit.owner_start", "")
+    if pid <= 0 or not start:
+        return False
+    return _proc_start(pid) != start
 
 
 @dataclass
@@ -128,7 +180,7 @@ def _uid_gid(user: str) -> tuple[str, str]:
 def create_container(spec: ContainerSpec) -> str:
     """Create (not start) a locked-down container; returns its id."""
     import docker.errors
-    from docker.types import Ulimit
+    from docker.types import LogConfig, Ulimit
 
     client = docker_client()
     uid, gid = _uid_gid(spec.user)
@@ -165,7 +217,12 @@ def create_container(spec: ContainerSpec) -> str:
               if spec.max_file_size is not None else []),
         ],
         shm_size="16m",
+        # stdout is the protocol channel: a log driver would keep every reply (downloads
+        # included) on the host's disk
+        log_config=LogConfig(type=LogConfig.types.NONE),
     )
+    host_config["MaskedPaths"] = MASKED_PATHS
+    host_config["CgroupnsMode"] = "private"  # /proc/self/cgroup: "/", not the container id
     try:
         created = client.api.create_container(
             spec.image,
@@ -233,20 +290,12 @@ def list_sandboxes(label: str | None = None) -> list[dict[str, Any]]:
 
 
 def reap_orphans() -> list[str]:
-    """Remove sandbox containers of this host whose owner process is gone; return their ids."""
-    me = socket.gethostname()
+    """Remove sandbox containers whose owner process is certainly gone (`owner_is_dead`);
+    return their ids. A container whose owner may be alive is never touched."""
     reaped = []
     for info in list_sandboxes():
-        labels = info.get("Labels") or {}
-        if labels.get("agentkit.owner_host") != me:
+        if not owner_is_dead(info.get("Labels") or {}):
             continue
-        try:
-            pid = int(labels.get("agentkit.owner_pid", ""))
-        except ValueError:
-            continue
-        start = _proc_start(pid)
-        if start is not None and start == labels.get("agentkit.owner_start", start):
-            continue  # owner alive
         remove_container(info["Id"])
         reaped.append(str(info["Id"]))
     return reaped

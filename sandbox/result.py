@@ -9,6 +9,7 @@ __all__ = ["ExecError", "ExecResult", "ProtocolError", "SandboxError", "result_f
 
 VALUE_LIMIT = 20000 + 200  # the executor caps values at 20000 characters plus a note
 _NOTE = 200  # room for the executor's truncation notices
+FILES_MAX = 1000
 
 
 class SandboxError(RuntimeError):
@@ -97,6 +98,13 @@ def result_from_reply(reply: dict[str, Any], *, max_output: int, duration: float
     files = _field(reply, "files", list, [])
     if not all(isinstance(f, str) for f in files):
         raise ProtocolError("malformed reply from the sandbox executor: 'files' holds non-strings")
+    kept, used = [], 0  # the executor caps the list too: FILES_MAX names, max_output chars
+    for name in files[:FILES_MAX]:
+        used += len(name) + 2
+        if used > max_output:
+            break
+        kept.append(name)
+    files = kept
     truncated = bool(_field(reply, "truncated", bool, False))
     room = max_output + 2 * _NOTE
     if len(stdout) + len(stderr) > room:  # the executor enforces this; never trust blindly

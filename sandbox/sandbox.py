@@ -175,6 +175,7 @@ class DockerSandbox:
             raise SandboxError(f"unexpected first message from the executor: {ready!r}")
         self.info = ready
         self._channel = channel
+        log.debug("sandbox container %s started (image %s)", cid, self.image)
         self._last_reply = time.monotonic()
         if self.workspace is not None and not ready.get("workspace_writable"):
             await self._teardown()
@@ -191,6 +192,7 @@ class DockerSandbox:
                 await channel.aclose()  # stdin EOF: the executor exits (dead-man switch)
             if cid is not None:
                 await _thread(ct.remove_container, cid)
+                log.debug("sandbox container %s removed", cid)
 
     async def restart(self) -> None:
         """Replace the container with a fresh one: all state and tmpfs files are discarded."""
@@ -310,7 +312,8 @@ class DockerSandbox:
     async def run_shell(
         self, command: str, timeout: float | None = None  # noqa: ASYNC109
     ) -> ExecResult:
-        """Run `bash -lc command` in /workspace (stateless: a fresh shell per call)."""
+        """Run `bash -c command` in /workspace (stateless: a fresh shell per call, no login
+        shell, no rc or profile files)."""
         return await self._observed("shell", {"command": command}, timeout)
 
     async def _observed(
@@ -374,10 +377,14 @@ class DockerSandbox:
         try:
             if not isinstance(data, str):
                 raise ValueError("no data")
-            return base64.b64decode(data, validate=True)
+            raw = base64.b64decode(data, validate=True)
         except (ValueError, binascii.Error) as exc:
             raise ProtocolError(f"malformed download reply from the sandbox executor: {exc}") \
                 from None
+        if len(raw) > self.max_transfer:  # the executor refuses these; never trust blindly
+            raise SandboxError(f"{path!r} is larger than max_transfer ({self.max_transfer} "
+                               "bytes)")
+        return raw
 
     async def ping(self) -> bool:
         """True when the executor answers (used by the pool before handing a sandbox out)."""

@@ -50,6 +50,10 @@ if [ "$(cat "$mcp_dir/.installed" 2>/dev/null)" != "$mcp_pins" ]; then
   "$mcp_dir/time-venv/bin/pip" install -q mcp-server-time==2026.10.19 >&2
   echo "$mcp_pins" > "$mcp_dir/.installed"
 fi
+# browser: a headless Chromium for the tests that check HTML pages in a real browser (the tau2
+# report). Debian's package; Playwright for Python (dev extra) drives it through
+# executable_path=/usr/bin/chromium. Never `playwright install` (it downloads its own build).
+apt_install chromium
 
 [ $want_docker = 1 ] || exit 0
 

@@ -34,51 +34,93 @@ def _clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     head = text[: limit * 2 // 3]
-    tail = text[-(limit - len(head)):]
+    tail = text[len(text) - (limit - len(head)):]
     omitted = len(text) - len(head) - len(tail)
     return f"{head}\n… [{omitted} characters omitted] …\n{tail}"
 
 
+NAME_MAX = 200  # characters of one file name in a summary (the middle is cut)
+
+
+def _names(label: str, names: list[str], limit: int) -> str:
+    """`label` and as many (shortened) names as fit in `limit` characters, then "+N more"."""
+    shown: list[str] = []
+    used = len(label) + 30  # room for the "+N more" note
+    for name in names:
+        room = min(NAME_MAX, limit - used - 2)
+        if room < min(12, len(name)):
+            break
+        if len(name) > room:
+            name = name[: room // 2 - 1] + "…" + name[-(room // 2 - 1) :]
+        shown.append(name)
+        used += len(name) + 2
+    more = len(names) - len(shown)
+    text = label + ", ".join(shown) + (f" … (+{more} more)" if more else "")
+    return text[:limit]
+
+
+def _shares(sizes: list[int], budget: int) -> list[int]:
+    """Split `budget` over parts of these sizes: small parts whole, the rest evenly."""
+    shares = [0] * len(sizes)
+    left, todo = budget, sorted(range(len(sizes)), key=lambda k: sizes[k])
+    for n, k in enumerate(todo):
+        shares[k] = min(sizes[k], max(0, left // (len(todo) - n)))
+        left -= shares[k]
+    return shares
+
+
 def summarize_exec(result: ExecResult, *, kind: str = "python", max_chars: int = 8_000,
                    timeout: float | None = None) -> str:
-    """What the model sees of an `ExecResult`: output clipped with notices, files, images."""
-    parts: list[str] = []
+    """What the model sees of an `ExecResult`: output, value, error, file lists and notices,
+    all within `max_chars` characters in total (each part clipped with a notice)."""
+    notes: list[str] = []
     if result.state_lost:
-        parts.append("[note: the sandbox was restarted before this call; variables, imports "
+        notes.append("[note: the sandbox was restarted before this call; variables, imports "
                      "and temporary files from earlier calls are gone]")
-    if result.stdout:
-        parts.append("stdout:\n" + _clip(result.stdout.rstrip("\n"), max_chars))
-    if result.stderr:
-        parts.append("stderr:\n" + _clip(result.stderr.rstrip("\n"), max_chars // 2))
-    if result.value is not None:
-        parts.append("result: " + _clip(result.value, max_chars // 2))
     if result.truncated:
-        parts.append("[output exceeded the sandbox's limit and was cut; print less, or write "
+        notes.append("[output exceeded the sandbox's limit and was cut; print less, or write "
                      "large output to a file]")
     if result.timed_out:
         limit = f" ({timeout:g} s)" if timeout else ""
-        parts.append(f"[timed out: the code ran longer than the time limit{limit} and was "
+        notes.append(f"[timed out: the code ran longer than the time limit{limit} and was "
                      "stopped; make it faster or pass a larger timeout]")
     if result.oom_killed:
-        parts.append("[killed: the sandbox ran out of memory; use less data at once]")
+        notes.append("[killed: the sandbox ran out of memory; use less data at once]")
+    texts: list[tuple[str, str]] = []  # (heading, body) of the parts that get clipped
+    if result.stdout:
+        texts.append(("stdout:\n", result.stdout.rstrip("\n")))
+    if result.stderr:
+        texts.append(("stderr:\n", result.stderr.rstrip("\n")))
+    if result.value is not None:
+        texts.append(("result: ", result.value))
     if result.error is not None and not (result.timed_out and kind == "shell"):
-        parts.append("error:\n" + _clip(str(result.error), max_chars // 2))
+        texts.append(("error:\n", str(result.error)))
     elif kind == "shell" and result.exit_code != 0:
-        parts.append(f"exit code: {result.exit_code}")
+        notes.append(f"exit code: {result.exit_code}")
     images = [f for f in result.files if f.lower().endswith(IMAGE_EXTENSIONS)]
     others = [f for f in result.files if f not in images]
-    if others:
-        shown = ", ".join(others[:30]) + (f" … (+{len(others) - 30} more)"
-                                          if len(others) > 30 else "")
-        parts.append(f"files created or changed (in /workspace): {shown}")
-    if images:
-        parts.append("images saved (in /workspace): " + ", ".join(images[:20]))
-    if not parts:
+    lists = [(label, names) for label, names in (
+        ("files created or changed (in /workspace): ", others),
+        ("images saved (in /workspace): ", images)) if names]
+    if not texts and not lists and not notes:
         if kind == "python":
             return ("(ran without output; print() values or end with an expression to see "
                     "its value)")
         return "(no output; exit code 0)"
-    return "\n".join(parts)
+    budget = max(0, max_chars - sum(len(n) + 1 for n in notes) - 60 * (len(texts) + 1))
+    sizes = [len(h) + len(b) for h, b in texts] + [
+        len(label) + sum(min(len(n), NAME_MAX) + 2 for n in names) + 30
+        for label, names in lists]
+    shares = _shares(sizes, budget)
+    parts = [h + _clip(b, max(0, share - len(h)))
+             for (h, b), share in zip(texts, shares[: len(texts)], strict=True)]
+    parts += [_names(label, names, share)
+              for (label, names), share in zip(lists, shares[len(texts):], strict=True)]
+    order = notes[:1] if result.state_lost else []
+    text = "\n".join(order + parts + notes[len(order):])
+    if len(text) > max_chars:  # never expected: the shares above add up to less
+        text = _clip(text, max(0, max_chars - 60))
+    return text
 
 
 def code_tools(

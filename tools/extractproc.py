@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import orjson
 
-__all__ = ["MEMORY_LIMIT", "ExtractionFailed", "extract", "main"]
+__all__ = ["MEMORY_LIMIT", "ExtractionFailed", "extract", "main", "prestart"]
 
 MEMORY_LIMIT = 1024 * 1024 * 1024
 """Bytes of address space a worker may add to its start-up size."""
@@ -105,15 +105,19 @@ class _Worker:
 
 
 _idle: list[_Worker] = []
-_idle_lock = threading.Lock()
+_idle_lock = threading.Condition()
+_starting = 0  # workers being started by `prestart`
 
 
 def _take() -> _Worker:
     with _idle_lock:
-        while _idle:
-            worker = _idle.pop()
-            if worker.alive():
-                return worker
+        while True:
+            while _idle:
+                worker = _idle.pop()
+                if worker.alive():
+                    return worker
+            if not _starting or not _idle_lock.wait(10):
+                break
     return _Worker()
 
 
@@ -122,8 +126,35 @@ def _give_back(worker: _Worker) -> None:
         with _idle_lock:
             if len(_idle) < MAX_IDLE:
                 _idle.append(worker)
+                _idle_lock.notify()
                 return
     worker.kill()
+
+
+def prestart() -> None:
+    """Start a worker in the background unless one is idle or starting (a fetch calls
+    this when it begins, so the worker's start-up overlaps the download)."""
+    global _starting
+    with _idle_lock:
+        if _idle or _starting:
+            return
+        _starting += 1
+
+    def start() -> None:
+        global _starting
+        worker = None
+        try:
+            worker = _Worker()
+        except OSError:  # the fetch starts its own worker and reports the failure
+            pass
+        finally:
+            with _idle_lock:
+                _starting -= 1
+                _idle_lock.notify_all()
+        if worker is not None:
+            _give_back(worker)
+
+    threading.Thread(target=start, name="agentkit-extract-start", daemon=True).start()
 
 
 @atexit.register
@@ -236,8 +267,10 @@ def main() -> None:
     import pypdf  # noqa: F401
     import trafilatura  # noqa: F401
 
-    from . import extract  # noqa: F401
+    from .extract import html_to_markdown
 
+    html_to_markdown("<html><body><p>" + "Warm up the extractor's lazy set-up. " * 4 +
+                     "</p></body></html>")
     memory = int(sys.argv[1]) if len(sys.argv) > 1 else MEMORY_LIMIT
     _limit_resources(memory)
     while True:

@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from agentkit import budget
 from agentkit.textsafe import quote_name
 
 from .filesearch import SKIP_DIRS, FileSearch
@@ -111,6 +112,7 @@ class FileOps(FileSearch):
             return raw, None
         size = len(raw)
         while True:  # skip the rest of an over-long line without holding it
+            budget.check()
             more = fh.readline(_CHUNK)
             size += len(more)
             if not more or more.endswith(b"\n"):
@@ -211,7 +213,7 @@ class FileOps(FileSearch):
             raise ValueError(self._not_found(text, old_string, path))
         if count > 1 and not replace_all:
             lines = _occurrence_lines(text, old)
-            where = ", ".join(str(x) for x in lines[:10]) + (" …" if len(lines) > 10 else "")
+            where = ", ".join(str(x) for x in lines[:10]) + (" …" if count > 10 else "")
             raise ValueError(
                 f"old_string occurs {count} times in {path!r} (lines {where}); add surrounding "
                 "lines to make it unique, or set replace_all=true to replace every occurrence"
@@ -236,14 +238,17 @@ class FileOps(FileSearch):
         lines = text.splitlines()
         if stripped:
             norm = [ln.strip() for ln in lines]
-            for i in range(len(norm) - len(stripped) + 1):
+            starts = [i for i, ln in enumerate(norm[: len(norm) - len(stripped) + 1])
+                      if ln == stripped[0]]
+            for i in starts[:1000]:  # each comparison costs len(stripped): keep it bounded
+                budget.check()
                 if norm[i: i + len(stripped)] == stripped:
                     return (msg + f" Text matching it up to indentation/whitespace is at line "
                             f"{i + 1}; copy the exact characters (read_file shows them).")
-            for i, ln in enumerate(norm):
-                if ln == stripped[0]:
-                    return (msg + f" Its first line appears at line {i + 1} but the lines "
-                            "after it differ; read the file and copy the text exactly.")
+            first = next((i for i, ln in enumerate(norm) if ln == stripped[0]), None)
+            if first is not None:
+                return (msg + f" Its first line appears at line {first + 1} but the lines "
+                        "after it differ; read the file and copy the text exactly.")
         return msg + " Read the file first and copy the exact text, including whitespace."
 
     # ---------------------------------------------------------- delete / move
@@ -293,15 +298,21 @@ def _count_lines(fh: BinaryIO) -> int:
     """Lines left in `fh`, counted in fixed-size chunks."""
     count, last = 0, b"\n"
     while chunk := fh.read(_CHUNK):
+        budget.check()
         count += chunk.count(b"\n")
         last = chunk[-1:]
     return count + (last != b"\n")
 
 
-def _occurrence_lines(text: str, old: str) -> list[int]:
-    lines, start = [], 0
-    while (i := text.find(old, start)) != -1:
-        lines.append(text.count("\n", 0, i) + 1)
+def _occurrence_lines(text: str, old: str, limit: int = 11) -> list[int]:
+    """Line numbers of the first `limit` occurrences (counted incrementally: linear)."""
+    lines: list[int] = []
+    start = pos = 0
+    line = 1
+    while len(lines) < limit and (i := text.find(old, start)) != -1:
+        line += text.count("\n", pos, i)
+        pos = i
+        lines.append(line)
         start = i + 1
     return lines
 

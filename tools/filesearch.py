@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
+import re
 import stat
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
@@ -373,13 +374,58 @@ def _single(entry: Entry) -> Generator[Entry, None, None]:
     yield entry
 
 
+_MAX_REGEX_CHARS = 2_000
+_MAX_REGEX_WEIGHT = 100_000
+_COUNT = re.compile(r"\{(\d*)(?:,(\d*))?\}")
+
+
+def _regex_weight(pattern: str) -> int:
+    """An upper estimate of the size of the compiled pattern: counted repeats multiply
+    what they repeat (`(?:x{3000}){3000}` is 9,000,000), since compiling such a pattern
+    takes seconds to minutes while holding the GIL."""
+    stack = [[0, 0]]  # per open group: [weight so far, weight of its last item]
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        top = stack[-1]
+        if c == "(":
+            stack.append([0, 0])
+        elif c == ")" and len(stack) > 1:
+            inner = max(stack.pop()[0], 1)
+            stack[-1][0] += inner
+            stack[-1][1] = inner
+        elif c == "{" and (m := _COUNT.match(pattern, i)):
+            count = max(int(m.group(1) or 0), int(m.group(2) or 0), 1)
+            top[0] += top[1] * (count - 1)
+            top[1] *= count
+            i = m.end()
+            continue
+        else:
+            if c == "\\":
+                i += 1
+            elif c == "[":  # a class is one item: skip to its end
+                j = i + 1 + (pattern[i + 1: i + 2] == "^")
+                j += pattern[j: j + 1] == "]"
+                while j < n and pattern[j] != "]":
+                    j += 2 if pattern[j] == "\\" else 1
+                i = j
+            top[0] += 1
+            top[1] = 1
+        i += 1
+    return sum(level[0] for level in stack)
+
+
 def _compile(pattern: str, ignore_case: bool) -> Any:
     """A search function for `pattern` (the `regex` module: it releases the GIL while it
     matches, and each match is bounded by a timeout and by the call's time budget)."""
-    import re
-
     import regex
 
+    if len(pattern) > _MAX_REGEX_CHARS:
+        raise ValueError(f"the regular expression is {len(pattern)} characters long; at most "
+                         f"{_MAX_REGEX_CHARS} are allowed")
+    if _regex_weight(pattern) > _MAX_REGEX_WEIGHT:
+        raise ValueError(f"regular expression {pattern!r} repeats too much (nested counted "
+                         "repeats such as (?:x{1000}){1000} are refused); simplify it")
     try:
         rx = regex.compile(pattern, regex.IGNORECASE if ignore_case else 0)
     except (regex.error, re.error, OverflowError) as exc:

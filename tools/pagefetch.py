@@ -112,8 +112,10 @@ async def _download(url: str, policy: AddressPolicy, timeout: float, max_bytes: 
     import httpx
 
     from .bodies import ACCEPT_ENCODING, BodyError, read_body
-    from .extractproc import ExtractionFailed, extract
+    from .extractproc import ExtractionFailed, extract, prestart
     from .transport import guarded_client
+
+    prestart()
 
     redirects: list[str] = []
     current = url

@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     from agentkit.tau2.cli import register as register_tau2
 
     register_tau2(sub)
+    from agentkit.mcp.cli import register as register_mcp
+
+    register_mcp(sub)
     return parser
 
 
@@ -38,7 +41,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(func(args) or 0)
+        code = int(func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `agentkit ... | head`: the reader left; stop quietly
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, as a command killed by the signal would report
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file: nothing left to flush
+        pass
+    finally:
+        os.close(devnull)

@@ -234,8 +234,9 @@ def _run_demo(args: argparse.Namespace, workdir: Path) -> int:
                             "whose working directory is /workspace.")
             agent: Agent[Any] = Agent(model, instructions, tools, max_steps=12)
             printer = EventPrinter(sys.stdout, as_json=args.json)
-            async for event in agent.stream(TASK.format(url=url)):
-                printer(event)
+            async with agent.stream(TASK.format(url=url)) as stream:
+                async for event in stream:
+                    printer(event)
 
     from agentkit.sandbox.result import SandboxError
 
@@ -243,8 +244,9 @@ def _run_demo(args: argparse.Namespace, workdir: Path) -> int:
         with _company_site() as url:
             anyio.run(main, url)
     except AgentError as exc:
-        print(f"demo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        from .run import report_failure
+
+        return report_failure(args, exc, f"demo failed: {type(exc).__name__}: {exc}", 1)
     except SandboxError as exc:
         print(f"the sandbox is not ready: {exc}\nRun `agentkit sandbox doctor`, or "
               "`agentkit demo --no-sandbox` to run the demo without Docker.", file=sys.stderr)

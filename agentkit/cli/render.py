@@ -55,6 +55,7 @@ class EventPrinter:
         self.json = as_json
         self.color = out.isatty() if color is None else color
         self._mode = ""
+        self._invalid: set[str] = set()  # ids shown as invalid calls: their error result is not
 
     def _c(self, code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if self.color else text
@@ -87,9 +88,12 @@ class EventPrinter:
             args = terminal_text(json.dumps(event.arguments, ensure_ascii=False))
             w(self._c(CYAN, f"→ {event.name}") + f" {_short(args, 300)}\n")
         elif isinstance(event, InvalidToolCall):
+            self._invalid.add(event.id)
             self._switch("tool")
             w(self._c(RED, f"✗ invalid call {event.name}: {_short(event.error, 300)}") + "\n")
         elif isinstance(event, ToolResult):
+            if event.id in self._invalid:
+                return  # already shown, with its reason, as the invalid call
             self._switch("tool")
             mark = self._c(RED, "✗") if event.is_error else self._c(GREEN, "←")
             w(f"{mark} {event.name}: {_short(event.content)}\n")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["register", "report_failure"]
 
 BUILTINS = ("code", "files", "web")
 
@@ -54,7 +55,7 @@ def build_tools(names: str, root: str, write: bool = False) -> list[Any]:
 
 
 NO_KEY_HELP = (
-    "No API key found. Set one of:\n"
+    "No API key for {url}. Set one of:\n"
     "  export DASHSCOPE_API_KEY=sk-...   # Qwen3-Max on Alibaba Cloud Model Studio\n"
     "  export OPENAI_BASE_URL=... OPENAI_API_KEY=...   # another OpenAI-compatible server\n"
     "or pass --base-url (and --api-key) for a server such as vLLM or Ollama.\n"
@@ -62,12 +63,29 @@ NO_KEY_HELP = (
 )
 
 
+def report_failure(args: argparse.Namespace, exc: BaseException, text: str, code: int) -> int:
+    """Report a failure once: a `run_failed` JSON event last on stdout, or text on stderr."""
+    from agentkit.textsafe import terminal_text, valid_utf8
+
+    if args.json:
+        from agentkit.events import RunFailed
+
+        event = RunFailed.from_error(exc)
+        if text != str(exc):
+            event.message = text
+        event.message = valid_utf8(event.message)
+        sys.stdout.write(event.model_dump_json() + "\n")
+        sys.stdout.flush()
+    else:  # its text may quote the server or a tool: no raw control characters
+        print(terminal_text(text), file=sys.stderr)
+    return code
+
+
 def _run(args: argparse.Namespace) -> int:
     import anyio
 
     from agentkit import Agent, AgentError, UserError
     from agentkit.models import OpenAICompatModel
-    from agentkit.textsafe import terminal_text
 
     from .render import EventPrinter
 
@@ -76,28 +94,30 @@ def _run(args: argparse.Namespace) -> int:
         model = OpenAICompatModel(args.model, base_url=args.base_url, api_key=args.api_key,
                                   profile=args.profile, thinking=not args.no_thinking)
     except UserError as exc:
-        print(f"{exc}\n\n{NO_KEY_HELP}", file=sys.stderr)
-        return 2
+        if not str(exc).startswith("No API key"):
+            return report_failure(args, exc, f"error: {exc}", 2)
+        from agentkit.wire.profiles import DASHSCOPE_DEFAULT_BASE_URL
+
+        url = args.base_url or os.environ.get("OPENAI_BASE_URL") or DASHSCOPE_DEFAULT_BASE_URL
+        return report_failure(args, exc, NO_KEY_HELP.format(url=url), 2)
     try:
         tools = build_tools(args.tools, args.root, args.write)
     except ValueError as exc:  # e.g. a --root that does not exist
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_failure(args, exc, f"error: {exc}", 2)
     try:
         agent: Agent[Any] = Agent(model, args.instructions, tools, max_steps=args.max_steps)
 
         async def main() -> None:
             try:
-                async for event in agent.stream(args.task):
-                    printer(event)
+                async with agent.stream(args.task) as stream:
+                    async for event in stream:
+                        printer(event)
             finally:
                 await model.aclose()
 
         anyio.run(main)
     except UserError as exc:
-        print(f"error: {terminal_text(str(exc))}", file=sys.stderr)
-        return 2
-    except AgentError as exc:  # its text may quote the server or a tool: no raw controls
-        print(f"\nrun failed: {type(exc).__name__}: {terminal_text(str(exc))}", file=sys.stderr)
-        return 1
+        return report_failure(args, exc, f"error: {exc}", 2)
+    except AgentError as exc:
+        return report_failure(args, exc, f"\nrun failed: {type(exc).__name__}: {exc}", 1)
     return 0

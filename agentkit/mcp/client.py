@@ -71,8 +71,9 @@ class MCPServer:
 
     def __init__(self, spec: ServerSpec, *, prefix: str | None, timeout: float | None,
                  max_restarts: int, retry: RetryPolicy, resources_as_tools: bool,
-                 needs_approval: Any) -> None:
+                 needs_approval: Any, connect_timeout: float | None) -> None:
         self._spec = spec
+        self.connect_timeout = connect_timeout
         self.prefix = prefix or ""
         self.timeout = timeout
         self.max_restarts = max_restarts
@@ -90,7 +91,8 @@ class MCPServer:
               prefix: str | None = None, timeout: float | None = 60.0,
               max_restarts: int = 3, sampling_model: Model | None = None,
               elicitation: ElicitationCallback | None = None, resources_as_tools: bool = False,
-              needs_approval: Any = None, mode: str = "auto") -> MCPServer:
+              needs_approval: Any = None, mode: str = "auto",
+              connect_timeout: float | None = 60.0) -> MCPServer:
         """A server run as a subprocess, spoken to over its stdin/stdout.
 
         It gets PATH, HOME, LANG (and the SDK's short allow-list) plus `env`, never this
@@ -103,14 +105,15 @@ class MCPServer:
                           sampling_model=sampling_model, elicitation=elicitation)
         return cls(spec, prefix=prefix, timeout=timeout, max_restarts=max_restarts,
                    retry=RetryPolicy(), resources_as_tools=resources_as_tools,
-                   needs_approval=needs_approval)
+                   needs_approval=needs_approval, connect_timeout=connect_timeout)
 
     @classmethod
     def http(cls, url: str, *, headers: dict[str, str] | None = None, prefix: str | None = None,
              timeout: float | None = 60.0, transport: str = "streamable-http",
              retry: RetryPolicy | None = None, sampling_model: Model | None = None,
              elicitation: ElicitationCallback | None = None, resources_as_tools: bool = False,
-             needs_approval: Any = None, mode: str = "auto") -> MCPServer:
+             needs_approval: Any = None, mode: str = "auto",
+             connect_timeout: float | None = 60.0) -> MCPServer:
         """A server over Streamable HTTP (`transport="sse"`: the legacy SSE transport).
 
         A server that cannot be reached is retried with `retry`'s backoff (like a model
@@ -123,7 +126,7 @@ class MCPServer:
                           mode=mode, sampling_model=sampling_model, elicitation=elicitation)
         return cls(spec, prefix=prefix, timeout=timeout, max_restarts=0,
                    retry=retry or RetryPolicy(), resources_as_tools=resources_as_tools,
-                   needs_approval=needs_approval)
+                   needs_approval=needs_approval, connect_timeout=connect_timeout)
 
     def __repr__(self) -> str:
         return self._spec.label
@@ -195,12 +198,14 @@ class MCPServer:
             conn = Connection(enter, spec.label)
             conn.on_list_changed = cache.invalidate
             try:
-                await conn.open()
+                with anyio.fail_after(self.connect_timeout):
+                    await conn.open()
                 return conn
             except (UserError, anyio.get_cancelled_exc_class()):
                 raise
             except BaseException as exc:
-                reason = _reason(exc)
+                reason = _reason(exc) if not isinstance(exc, TimeoutError) else (
+                    f"no handshake within connect_timeout={self.connect_timeout:g}s")
                 attempt += 1
                 delay = self.retry.delay(attempt, None) if spec.kind != "stdio" else None
                 if delay is None:
@@ -253,8 +258,8 @@ class MCPServer:
         return self._mark(tool)
 
     def _mark(self, tool: Tool) -> Tool:
-        if self.needs_approval is not None:
-            tool.needs_approval = self.needs_approval
+        if self.needs_approval is not None:  # the attribute human approval reads
+            object.__setattr__(tool, "needs_approval", self.needs_approval)
         return tool
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None

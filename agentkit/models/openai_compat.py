@@ -128,7 +128,9 @@ class OpenAICompatModel:
         self._http_client = http_client
         self._conn: _Conn | None = None  # the client of the event loop that last used it
         self._pending: tuple[Any, anyio.Event] | None = None  # a client being built
-        self._cache = WireCache()
+        # No WireCache: caching each message's wire dict saves ~5 µs a request but keeps
+        # ~5 KB per run in flight alive (and old runs' dicts until the cache fills).
+        self._cache: WireCache | None = None
         self._ids = itertools.count(1)
         self._id_prefix = call_id_prefix
 
@@ -262,23 +264,27 @@ class OpenAICompatModel:
             extra["timeout"] = openai.Timeout(settings.request_timeout,
                                               connect=self._connect_timeout)
         try:
-            payload = orjson.dumps(body)
+            # orjson's bytes keep their buffer's capacity (up to 8x the length): an exact
+            # copy is what waits to be sent (measured: 127 KB held for a 15 KB body)
+            parcel = [bytes(memoryview(orjson.dumps(body)))]
         except TypeError as exc:
             raise UserError(f"the request cannot be sent as JSON (check extra_body): {exc}",
                             messages=list(request.messages)) from exc
+        sent_model = body["model"]
+        del body  # neither the body nor its bytes stay alive while the answer streams
         final: list[ModelStreamEvent] = []
         log.debug("request to %s: model=%s messages=%d tools=%d thinking=%s bytes=%d",
-                  self.base_url, self._model, len(request.messages), len(request.tools),
-                  thinking, len(payload))
+                  self.base_url, sent_model, len(request.messages), len(request.tools),
+                  thinking, len(parcel[0]))
         try:
             # The body is serialised once with orjson and sent as is; the response comes
             # back unread (cast_to=Response, stream=True) and is parsed line by line here.
             if conn.send is not None:
-                response = await conn.send(payload, extra.get("timeout"), on_sent)
+                response = await conn.send(parcel.pop(), extra.get("timeout"), on_sent)
             else:
                 request.sent = None  # the SDK's public path cannot tell: counted as sent
                 response = await conn.client.post(
-                    "/chat/completions", cast_to=conn.response_cls, content=payload,
+                    "/chat/completions", cast_to=conn.response_cls, content=parcel.pop(),
                     options=extra, stream=True)
             try:
                 feed = norm.feed_line
@@ -291,6 +297,7 @@ class OpenAICompatModel:
                     for line in lines:
                         for event in feed(line):
                             yield event
+                    del block, lines  # not kept alive while the next block is awaited
                 if rest:
                     for event in feed(rest):
                         yield event
@@ -306,7 +313,7 @@ class OpenAICompatModel:
             raise mapped from exc
         last = final[-1]
         if isinstance(last, ModelResponse):
-            last.model_name = last.model_name or body["model"]
+            last.model_name = last.model_name or sent_model
             log.debug("response %s: model=%s finish=%s input=%d output=%d reasoning=%d",
                       last.response_id, last.model_name, last.message.finish_reason,
                       last.usage.input_tokens, last.usage.output_tokens,
@@ -325,6 +332,20 @@ class _Conn:
         self.client = client
         self.response_cls = response_cls
         self.send = send
+
+
+class _OneShot:
+    """A request body that lets go of its bytes once they have been sent (orjson's output
+    also carries up to twice its length in spare capacity, which this drops too)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self) -> AsyncGenerator[bytes, None]:
+        data, self._data = self._data, b""
+        yield data
 
 
 def _direct_sender(client: Any) -> Any:
@@ -354,9 +375,12 @@ def _direct_sender(client: Any) -> Any:
             if event.endswith(_SENT_EVENT):
                 on_sent()
 
-        request = http.build_request("POST", url, content=payload, headers=headers,
-                                     timeout=request_timeout or client.timeout,
-                                     extensions={"trace": trace})
+        # a one-shot body: the request does not keep the bytes once they are written
+        request = http.build_request(
+            "POST", url, content=_OneShot(payload),
+            headers={**headers, "Content-Length": str(len(payload))},
+            timeout=request_timeout or client.timeout, extensions={"trace": trace})
+        del payload
         response = await http.send(request, stream=True)
         if response.status_code >= 400:
             try:

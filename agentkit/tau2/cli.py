@@ -4,6 +4,7 @@
         --trials 4 --split test --concurrency 8 --out results.json
     agentkit tau2 grade results.json [--llm-free] [--judge-model M] [--write]
     agentkit tau2 replay-gold --domain retail --json
+    agentkit tau2 report a.json [b.json ...] --html report.html
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="tau2_command", metavar="SUBCOMMAND")
     _add_run(sub)
     _add_grade(sub)
+    _add_report(sub)
     from .replay import add_replay_gold
 
     add_replay_gold(sub)
@@ -79,27 +81,48 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--llm-free", action="store_true",
                    help="grade without an LLM judge: NL_ASSERTION replaced by COMMUNICATE "
                         "(retail graded on DB x COMMUNICATE)")
+    _strict_judge_flag(p)
     p.add_argument("--temperature", type=float, default=0.0,
                    help="agent and user temperature (default 0)")
     p.add_argument("--max-tokens", type=int, default=None, help="per model response")
     p.add_argument("--no-agent-thinking", action="store_true", help="agent without reasoning")
+    p.add_argument("--agent-mode", choices=("always", "always-instruct", "plan-then-act",
+                                            "escalate"), default=None,
+                   help="the agent's Thinking/Instruct policy per step (default: thinking on "
+                        "every step, or off with --no-agent-thinking)")
     p.add_argument("--no-user-thinking", action="store_true",
                    help="user simulator without reasoning (default: the server's default)")
     p.add_argument("--data-dir", default=None, help="tau2 data directory ($TAU2_DATA_DIR)")
     p.add_argument("--stream", action="store_true",
                    help="print the conversations (thinking included) to stderr as they run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_scale_flags(p)
     p.set_defaults(func=_run)
+
+
+def _add_run_scale_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where simulations run: this process (default) or a Ray cluster "
+                        "(pip install 'agentkit[ray]')")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster to use (default: $RAY_ADDRESS, else a new local one)")
+    p.add_argument("--provider-limit", action="append", default=[], metavar="PROVIDER=N",
+                   help="at most N simulations at once against PROVIDER (a model server's "
+                        "host:port, or a model name); held cluster-wide with --executor ray")
+    p.add_argument("--price", default=None, metavar="IN,OUT",
+                   help="USD per million input,output tokens: cost in the progress bar and "
+                        "tau2-bench's agent_cost/user_cost")
 
 
 def _add_grade(sub: Any) -> None:
     p = sub.add_parser("grade", help="re-grade a results file and print the summary",
                        description="Grade every simulation of a results file again (lenient "
                                    "replay) and print pass^k per domain.")
-    p.add_argument("results", help="results JSON file from `agentkit tau2 run`")
+    p.add_argument("results", help="results JSON file from `agentkit tau2 run` or tau2-bench")
     p.add_argument("--llm-free", action="store_true",
                    help="grade without an LLM judge (NL_ASSERTION replaced by COMMUNICATE)")
     _model_flags(p, "judge", default="the run's judge model, else its user model")
+    _strict_judge_flag(p)
     _common_model_flags(p)
     p.add_argument("--data-dir", default=None, help="tau2 data directory ($TAU2_DATA_DIR)")
     p.add_argument("--summary-only", action="store_true",
@@ -110,7 +133,41 @@ def _add_grade(sub: Any) -> None:
     p.set_defaults(func=_grade)
 
 
+def _add_report(sub: Any) -> None:
+    p = sub.add_parser("report", help="summarise results files; --html writes a report page",
+                       description="pass^k per domain for one or more results files "
+                                   "(agentkit's or tau2-bench's); --html writes one "
+                                   "self-contained page: pass^k plot, per-task table, "
+                                   "distributions, every conversation.")
+    p.add_argument("results", nargs="+", help="results JSON files")
+    p.add_argument("--html", default=None, metavar="FILE", help="write the HTML report here")
+    p.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .results import load_results
+    from .runner import summary
+
+    try:
+        for path in args.results:
+            print(f"== {path}")
+            print(summary(load_results(path)))
+        if args.html:
+            from .report import write_report
+
+            print(f"report: {write_report(args.results, args.html)}")
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        return _error("report", exc)
+    return 0
+
+
 # --------------------------------------------------------------------------- helpers
+
+
+def _strict_judge_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict-judge", action="store_true",
+                   help="stricter NL-assertion reading than tau2-bench's: an outcome the "
+                        "judge leaves out, or whose metExpectation is not true, is unmet")
 
 
 def _build_model(args: argparse.Namespace, who: str, name: str, thinking: bool | None) -> Any:
@@ -166,6 +223,27 @@ def _stream_printer() -> Any:
     return on_event
 
 
+def _provider_limits(args: argparse.Namespace) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    for item in args.provider_limit:
+        name, sep, value = item.rpartition("=")
+        if not sep or not name or not value.isdigit() or int(value) < 1:
+            raise ValueError(f"--provider-limit wants PROVIDER=N with N >= 1, got {item!r}")
+        limits[name] = int(value)
+    return limits
+
+
+def _price(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        p_in, p_out = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--price wants IN,OUT (USD per million tokens), got {text!r}") \
+            from None
+    return p_in, p_out
+
+
 def _run_needs_judge(args: argparse.Namespace) -> bool:
     from .registry import get_domain
     from .runner import needs_judge
@@ -204,14 +282,23 @@ def _run(args: argparse.Namespace) -> int:
             num_tasks=args.num_tasks, concurrency=args.concurrency, seed=args.seed,
             max_steps=args.max_steps, max_errors=args.max_errors,
             max_retries=args.max_retries, timeout=args.timeout, llm_free=args.llm_free,
+            strict_judge=args.strict_judge,
             data_dir=args.data_dir,
             agent_settings=dict(settings), user_settings=dict(settings),
-            progress=not args.no_progress)
+            agent_mode=args.agent_mode,
+            progress=not args.no_progress, provider_limits=_provider_limits(args),
+            price_per_mtok=_price(args.price))
+        executor = None
+        if args.executor == "ray":
+            from .ray_executor import RayExecutor
+
+            executor = RayExecutor(args.ray_address)
         on_event = _stream_printer() if args.stream else None
 
         async def main() -> Any:
             try:
-                return await run_benchmark(config, args.out, on_event=on_event)
+                return await run_benchmark(config, args.out, on_event=on_event,
+                                           executor=executor)
             finally:
                 await _aclose(agent_model, user_model, judge_model)
 
@@ -245,7 +332,8 @@ def _grade(args: argparse.Namespace) -> int:
             async def main() -> Any:
                 try:
                     return await regrade(results, judge_model=judge_model,
-                                         llm_free=args.llm_free, data_dir=args.data_dir)
+                                         llm_free=args.llm_free, data_dir=args.data_dir,
+                                         strict_judge=args.strict_judge)
                 finally:
                     await _aclose(judge_model)
 

@@ -95,6 +95,7 @@ class ActionCheck(BaseModel):
 class CommunicateCheck(BaseModel):
     info: str
     met: bool
+    justification: str = ""
 
 
 class NLAssertionCheck(BaseModel):
@@ -326,10 +327,16 @@ def check_communicate(task: Task, messages: Sequence[SimMessage]) -> list[Commun
     """Each ``communicate_info`` string must appear in some agent text message."""
     ec = task.evaluation_criteria
     infos = (ec.communicate_info if ec is not None else None) or []
-    visible = [visible_text(m.content) for m in messages if m.role == "assistant"]
-    texts = [t.lower().replace(",", "") for t in visible if t]
-    return [CommunicateCheck(info=info, met=any(info.lower() in t for t in texts))
-            for info in infos]
+    visible = [t for t in (visible_text(m.content) for m in messages if m.role == "assistant")
+               if t]
+    checks = []
+    for info in infos:
+        said = next((t for t in visible if info.lower() in t.lower().replace(",", "")), None)
+        checks.append(CommunicateCheck(
+            info=info, met=said is not None,
+            justification=(f"'{info}' is in the agent's message: {said!r}" if said is not None
+                           else f"'{info}' is in no agent message")))
+    return checks
 
 
 # --------------------------------------------------------------------------- combined
@@ -389,9 +396,10 @@ async def evaluate(
         nl_checks = []
 
     components: dict[str, float] = {}
-    if RewardType.DB in basis:
+    env_compared = ec.actions is not None or ec.env_assertions is not None
+    if RewardType.DB in basis and env_compared:  # tau2: nothing to compare, no DB entry
         components[RewardType.DB.value] = db_check.db_reward
-    if RewardType.ENV_ASSERTION in basis:
+    if RewardType.ENV_ASSERTION in basis and env_compared:
         components[RewardType.ENV_ASSERTION.value] = _all_met(env_checks)
     if RewardType.ACTION in basis:
         components[RewardType.ACTION.value] = _all_met(action_checks)
@@ -402,6 +410,8 @@ async def evaluate(
     reward = math.prod(components.values()) if components else 1.0
 
     info = dict(env_info)
+    if nl_checks and judge is not None and judge.strict:
+        info["nl_judge"] = "strict (--strict-judge): unreturned or non-true outcomes are unmet"
     if nl_skipped:
         info["llm_free"] = ("NL_ASSERTION skipped (no LLM judge); graded on "
                             + " x ".join(b.value for b in basis))

@@ -335,5 +335,6 @@ async def simulate(
         duration=time.monotonic() - state.started,
         agent_usage=agent.usage.model_copy(),
         user_usage=user.usage.model_copy(),
+        agent_modes=list(getattr(agent, "modes", ())),
     )
     yield SimulationFinished(result=result)

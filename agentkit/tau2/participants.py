@@ -26,7 +26,7 @@ from ..context import RunContext
 from ..errors import ModelBehaviorError
 from ..events import StepFinished, ToolResult
 from ..messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
-from ..tooldef import Tool
+from ..tooldef import ErrorResult, Tool
 from ..usage import Usage
 from .orchestrator import EmptyMessageError, ToolExecutor, TurnItem
 from .simulation import SimMessage, SimToolCall, split_thinking, visible_text
@@ -75,6 +75,7 @@ class LoopParticipant:
                  tool_schemas: Sequence[dict[str, Any]] = ()) -> None:
         self.requestor: Requestor = requestor
         self.usage = Usage()
+        self.modes: list[str] = []  # the mode of each model request, as the loop recorded it
         self.history: list[Message] = []
         self._executor: ToolExecutor | None = None
         self._calls: dict[str, SimToolCall] = {}  # the current step's calls, by id
@@ -93,7 +94,7 @@ class LoopParticipant:
     def _make_tool(self, schema: dict[str, Any]) -> Tool:
         fn_schema = schema.get("function", schema)
 
-        async def run(ctx: RunContext[Any], **kwargs: Any) -> str:
+        async def run(ctx: RunContext[Any], **kwargs: Any) -> str | ErrorResult:
             return await self._run_call(ctx)
 
         return PassThroughTool.from_schema(
@@ -102,18 +103,19 @@ class LoopParticipant:
             takes_context=True)
 
     async def _unknown_tool(self, ctx: RunContext[Any], name: str,
-                            arguments: dict[str, Any]) -> str:
+                            arguments: dict[str, Any]) -> str | ErrorResult:
         """A call to a tool this side does not have: the environment answers it."""
         return await self._run_call(ctx)
 
-    async def _run_call(self, ctx: RunContext[Any]) -> str:
+    async def _run_call(self, ctx: RunContext[Any]) -> str | ErrorResult:
         executor = self._executor
         call = self._calls.get(ctx.tool_call_id or "")
         if executor is None or call is None:
             raise RuntimeError(f"tool call {ctx.tool_call_id!r} ran but is not pending")
         result = await executor(call)
         self._results[call.id] = result
-        return result.content or ""
+        content = result.content or ""
+        return ErrorResult(content) if result.error else content  # the model sees it as is
 
     # ------------------------------------------------------------------ history
     def start(self, history: Sequence[SimMessage]) -> None:
@@ -178,6 +180,10 @@ class LoopParticipant:
                     yield event
                     if isinstance(event, StepFinished):
                         self.usage.add(event.usage)
+                        if event.mode is not None:
+                            self.modes.append(event.mode)
+                            self.usage.add_mode(event.mode, event.usage,
+                                                thinking_ignored=event.thinking_ignored)
                         message = stream.messages[-1]
                         assert isinstance(message, AssistantMessage)
                         current = self._record_step(message)

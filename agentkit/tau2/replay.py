@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,19 +115,33 @@ def run_replay_gold(args: argparse.Namespace) -> int:
         synced = False
     elif args.mode == "synced":
         synced = True
+    from .data import resolve_data_dir
+
+    source = ("from --data-dir" if args.data_dir else "from $TAU2_DATA_DIR" if os.environ.get(
+        "TAU2_DATA_DIR") else "the development copy next to the repository, as neither "
+        "--data-dir nor $TAU2_DATA_DIR was given")
+    print(f"tau2 data: {resolve_data_dir(args.data_dir)} ({source})", file=sys.stderr)
     out = sys.stdout
+    if not args.json:
+        out.write("task\tfinal_db_hash\tfinal_user_db_hash (- = the domain has no user DB)"
+                  "\tactions\terrors\n")
+    n_actions = n_errors = 0
     for task in tasks:
         record = replay_gold(args.domain, task, synced=synced, data_dir=args.data_dir)
+        n_err = sum(1 for a in record["actions"] if a["error"])
+        n_actions += len(record["actions"])
+        n_errors += n_err
         if args.json:
             out.write(json.dumps(record) + "\n")
         else:
-            n_err = sum(1 for a in record["actions"] if a["error"])
             out.write(
                 f"{record['task_id']}\t{record['final_db_hash']}\t"
-                f"{record['final_user_db_hash'] or '-'}\t{len(record['actions'])} actions"
-                f"\t{n_err} errors\n"
+                f"{record['final_user_db_hash'] or '-'}\t{len(record['actions'])}\t{n_err}\n"
             )
         out.flush()
+    if not args.json:
+        out.write(f"{len(tasks)} tasks of {args.domain} replayed: {n_actions} gold actions, "
+                  f"{n_errors} of them raised errors\n")
     return 0
 
 

@@ -1,12 +1,16 @@
 """The results file of a tau2 run, and the metrics over it (pass^k, summary tables).
 
 The file is one JSON document, rewritten atomically after every finished simulation, so a run
-can be resumed and re-graded (``agentkit tau2 grade``)::
+can be resumed and re-graded (``agentkit tau2 grade``). It is a tau2-bench results document
+(its ``Results.load``, ``tau2 view`` and ``tau2 evaluate-trajs`` read it; see
+:mod:`agentkit.tau2.tau2format`)::
 
-    {"format": "agentkit-tau2-results", "version": 1,
-     "info": {...run configuration...},
+    {"format": "agentkit-tau2-results", "version": 2, "timestamp": "...",
+     "info": {...tau2-bench's Info + agentkit's run configuration...},
      "tasks": [...the tasks as run...],
-     "simulations": [...SimulationResult dicts, reward_info included...]}
+     "simulations": [...tau2-bench SimulationRuns, agentkit's extras under "agentkit"...]}
+
+:func:`load_results` also reads agentkit's version-1 files and files tau2-bench wrote.
 
 pass^k follows tau2-bench (MIT, Sierra Research): per task C(c, k) / C(n, k), averaged over
 tasks, with infrastructure-error simulations dropped first and k up to the smallest trial
@@ -23,11 +27,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .grading import is_successful, pass_hat_k
 from .simulation import SimulationResult, TerminationReason
 from .tasks import Task
+from .tau2format import from_document, is_tau2_bench_document, to_document
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -41,14 +46,20 @@ __all__ = [
 ]
 
 RESULTS_FORMAT = "agentkit-tau2-results"
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 
 
 class Results(BaseModel):
-    """A run's configuration, its tasks and every simulation so far."""
+    """A run's configuration, its tasks and every simulation so far.
+
+    Keys this model does not know (from tau2-bench files) are kept and written back.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     format: str = RESULTS_FORMAT
     version: int = RESULTS_VERSION
+    timestamp: str | None = None
     info: dict[str, Any] = Field(default_factory=dict)
     tasks: list[Task] = Field(default_factory=list)
     simulations: list[SimulationResult] = Field(default_factory=list)
@@ -70,8 +81,14 @@ class Results(BaseModel):
 
 
 def load_results(path: str | Path) -> Results:
-    """Read a results file (clear errors for a missing, non-JSON or foreign file)."""
+    """Read a results file: agentkit's (versions 1 and 2) or one tau2-bench wrote (also its
+    directory layout: ``results.json`` beside ``simulations/``, or the directory itself).
+
+    Clear errors for a missing, non-JSON or foreign file.
+    """
     p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
@@ -80,19 +97,25 @@ def load_results(path: str | Path) -> Results:
         data = json.loads(raw)
     except ValueError as exc:
         raise ValueError(f"{p} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != RESULTS_FORMAT:
-        raise ValueError(f"{p} is not an agentkit tau2 results file")
+    if not isinstance(data, dict) or not (data.get("format") == RESULTS_FORMAT
+                                          or is_tau2_bench_document(data)):
+        raise ValueError(f"{p} is neither an agentkit nor a tau2-bench tau2 results file")
     if data.get("version", 0) > RESULTS_VERSION:
         raise ValueError(f"{p} has results format version {data['version']}; this agentkit "
                          f"reads up to {RESULTS_VERSION}")
-    return Results.model_validate(data)
+    try:
+        return Results.model_validate(from_document(data, p))
+    except ValueError as exc:
+        raise ValueError(f"{p} is not a readable tau2 results file: {exc}") from None
 
 
 def save_results(results: Results, path: str | Path) -> None:
     """Write atomically (temporary file + rename): a crash never leaves a torn file."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    text = results.model_dump_json(indent=1, exclude_none=True)
+    data = results.model_dump(mode="json", exclude_none=True)
+    data.update(format=RESULTS_FORMAT, version=RESULTS_VERSION)
+    text = json.dumps(to_document(data), indent=1, ensure_ascii=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -137,6 +160,10 @@ class DomainMetrics(BaseModel):
     db_mismatch: int
     llm_free: bool
     ungraded: int
+    #: Agent requests and reasoning tokens per mode ("thinking" / "instruct"); wall seconds.
+    mode_requests: dict[str, int] = {}
+    mode_reasoning_tokens: dict[str, int] = {}
+    wall_time: float = 0.0
 
 
 def compute_metrics(results: Results) -> list[DomainMetrics]:
@@ -162,11 +189,23 @@ def compute_metrics(results: Results) -> list[DomainMetrics]:
             db_mismatch=sum(1 for d in db if d and not d.get("db_match")),
             llm_free=any(s.reward_info.get("llm_free") for s in graded if s.reward_info),
             ungraded=sum(1 for s in graded if s.reward_info is None),
+            **_mode_totals(sims),
         ))
     return rows
 
 
-def format_summary(rows: Sequence[DomainMetrics]) -> str:
+def _mode_totals(sims: Sequence[SimulationResult]) -> dict[str, Any]:
+    requests: Counter[str] = Counter()
+    reasoning: Counter[str] = Counter()
+    for s in sims:
+        for mode, usage in s.agent_usage.by_mode.items():
+            requests[mode] += usage.requests
+            reasoning[mode] += usage.reasoning_tokens
+    return {"mode_requests": dict(requests), "mode_reasoning_tokens": dict(reasoning),
+            "wall_time": sum(s.duration for s in sims)}
+
+
+def format_summary(rows: Sequence[DomainMetrics], policy: str | None = None) -> str:
     """A plain-text table: one line per domain, pass^1..k, infra errors and terminations."""
     if not rows:
         return "no simulations"
@@ -189,6 +228,11 @@ def format_summary(rows: Sequence[DomainMetrics]) -> str:
         lines.append(f"{r.domain}: terminations {terms}; db match {r.db_match}, "
                      f"mismatch {r.db_mismatch}"
                      + (f"; {r.ungraded} ungraded" if r.ungraded else ""))
+        if r.mode_requests:
+            modes = ", ".join(f"{m} {n} requests / {r.mode_reasoning_tokens.get(m, 0)} reasoning "
+                              "tokens" for m, n in sorted(r.mode_requests.items()))
+            lines.append(f"{r.domain}: agent modes ({policy or 'default'}): {modes}; "
+                         f"wall {r.wall_time:.1f} s")
         if r.llm_free:
             lines.append(f"{r.domain}: LLM-free grading: NL assertions skipped, "
                          "NL_ASSERTION replaced by COMMUNICATE")

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import json
 import random
-import sys
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,15 +29,19 @@ import anyio
 
 from ..agent import Agent
 from ..models.base import Model
+from ..modes import policy_named
 from ..telemetry import hooks as telemetry
 from .environment import Environment, ToolCallRecord
+from .executor import Attempt, Executor, Job, LocalExecutor
 from .grading import EnvAssertionError, EnvFactory, GoldCache, evaluate
 from .judge import NLJudge
 from .orchestrator import ConversationEvent, SimulationConfig, SimulationFinished, simulate
 from .participants import LoopParticipant
+from .progress import Progress, simulation_cost
 from .results import Results, compute_metrics, format_summary, load_results, save_results
 from .simulation import SimMessage, SimToolCall, SimulationResult, TerminationReason
 from .tasks import RewardType, Task
+from .tau2format import git_commit, tau2_info
 from .user import llm_user
 
 __all__ = [
@@ -104,6 +107,10 @@ class EnvExecutor:
                           requestor=call.requestor)
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
 def history_of(task: Task) -> list[SimMessage]:
     """The task's recorded message history as trajectory messages."""
     state = task.initial_state
@@ -143,11 +150,16 @@ class RunConfig:
     max_retries: int = 3
     timeout: float | None = None
     llm_free: bool = False
+    strict_judge: bool = False
+    provider_limits: dict[str, int] = field(default_factory=dict)
+    price_per_mtok: tuple[float, float] | None = None
     data_dir: str | Path | None = None
     env_options: dict[str, Any] = field(default_factory=dict)
     agent_settings: dict[str, Any] = field(default_factory=dict)
     user_settings: dict[str, Any] = field(default_factory=dict)
     agent_thinking: bool | None = None
+    #: A mode policy by name (`agentkit.modes.policy_named`): "always", "plan-then-act", ...
+    agent_mode: str | None = None
     progress: bool = True
 
     def info(self) -> dict[str, Any]:
@@ -161,9 +173,11 @@ class RunConfig:
             "num_tasks": self.num_tasks, "seed": self.seed, "max_steps": self.max_steps,
             "max_errors": self.max_errors, "max_retries": self.max_retries,
             "timeout": self.timeout,
-            "llm_free": self.llm_free, "env_options": self.env_options,
+            "llm_free": self.llm_free, "strict_judge": self.strict_judge,
+            "env_options": self.env_options,
             "agent_settings": self.agent_settings, "user_settings": self.user_settings,
             "agent_thinking": self.agent_thinking,
+            "agent_mode": self.agent_mode,
         }
 
 
@@ -232,6 +246,7 @@ async def _simulate(task: Task, config: RunConfig, trial: int, seed: int | None,
     agent = LoopParticipant(
         Agent(model=_as_model(config.agent_model), instructions=agent_system_prompt(env.policy),
               name="agent", thinking=config.agent_thinking,
+              mode=None if config.agent_mode is None else policy_named(config.agent_mode),
               **{**config.agent_settings, **seeded}),
         "assistant", env.tool_schemas())
     user = llm_user(_as_model(config.user_model), str(task.user_scenario),
@@ -251,6 +266,9 @@ async def _simulate(task: Task, config: RunConfig, trial: int, seed: int | None,
     reward = await evaluate(task, result, factory, judge=judge, llm_free=config.llm_free,
                             strict_replay=True, gold_cache=gold_cache)
     result.reward_info = reward.model_dump(mode="json")
+    costs = simulation_cost(result, config.price_per_mtok)
+    if costs is not None:  # tau2-bench's cost fields
+        result.agent_cost, result.user_cost = costs
     return result
 
 
@@ -263,46 +281,6 @@ def needs_judge(tasks: Sequence[Task], llm_free: bool) -> bool:
                and t.evaluation_criteria.nl_assertions for t in tasks)
 
 
-class _Progress:
-    """A progress line on stderr (rich's bar when available)."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.failed, self.succeeded = total, 0, 0, 0
-        self.enabled = enabled
-        self._bar: Any = None
-        self._task: Any = None
-        if enabled and total:
-            try:
-                from rich.console import Console
-                from rich.progress import Progress
-
-                self._bar = Progress(console=Console(stderr=True), transient=False)
-                self._bar.start()
-                self._task = self._bar.add_task("tau2", total=total)
-            except ImportError:
-                self._bar = None
-
-    def update(self, sim: SimulationResult) -> None:
-        self.done += 1
-        if sim.termination_reason == TerminationReason.INFRASTRUCTURE_ERROR:
-            self.failed += 1
-        elif sim.reward is not None and abs(sim.reward - 1.0) <= 1e-6:
-            self.succeeded += 1
-        if not self.enabled:
-            return
-        text = (f"{self.done}/{self.total} done, {self.succeeded} passed, "
-                f"{self.failed} infra errors")
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, description=text)
-        else:
-            print(f"\r[tau2] {text}", end="" if self.done < self.total else "\n",
-                  file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
 async def run_benchmark(
     config: RunConfig,
     out: str | Path | None = None,
@@ -310,101 +288,87 @@ async def run_benchmark(
     tasks: Sequence[Task] | None = None,
     on_event: EventSink | None = None,
     env_factory: EnvFactory | None = None,
+    executor: Executor | None = None,
 ) -> Results:
-    """Run every (task, trial) not yet in ``out``; save after each; return all results."""
+    """Run every (task, trial) not yet in ``out``; save after each; return all results.
+
+    ``executor``: where the attempts run (default :class:`LocalExecutor`; ``on_event`` is
+    only seen by the local one). This coroutine is the single writer of ``out``.
+    """
     from .registry import get_domain
 
     if config.trials < 1 or config.concurrency < 1 or config.max_retries < 0:
         raise ValueError("trials and concurrency must be >= 1, max_retries >= 0")
+    if any(n < 1 for n in config.provider_limits.values()):
+        raise ValueError("provider limits must be >= 1")
     if tasks is None:
         tasks = get_domain(config.domain).load_tasks(config.data_dir, split=config.split,
                                                      task_ids=config.task_ids)
         if config.num_tasks is not None:
             tasks = tasks[: config.num_tasks]
     tasks = list(tasks)
-    judge = None
-    if needs_judge(tasks, config.llm_free):
-        if config.judge_model is None:
-            raise ValueError(
-                "these tasks are graded on NL_ASSERTION: pass a judge model (--judge-model) "
-                "or grade without an LLM (--llm-free)")
-        judge = NLJudge(_as_model(config.judge_model))
+    if needs_judge(tasks, config.llm_free) and config.judge_model is None:
+        raise ValueError(
+            "these tasks are graded on NL_ASSERTION: pass a judge model (--judge-model) "
+            "or grade without an LLM (--llm-free)")
 
-    results = Results(info=config.info(), tasks=tasks)
+    results = Results(info=config.info(), tasks=tasks, timestamp=_now())
     exists = out is not None and await anyio.Path(out).exists()
     if out is not None and exists:
         previous = load_results(out)
         _check_resumable(previous.info, results.info, out)
         results.simulations = list(previous.simulations)
+        results.timestamp = previous.timestamp or results.timestamp
         known = {t.id for t in tasks}
         results.tasks = tasks + [t for t in previous.tasks if t.id not in known]
+    job = Job(config=config, tasks={t.id: t for t in tasks}, env_factory=env_factory)
+    policy = (await anyio.to_thread.run_sync(job.factory())).policy
+    commit = await anyio.to_thread.run_sync(git_commit)
+    results.info = tau2_info(results.info, policy, commit=commit)
     done = results.completed()
     seeds = trial_seeds(config.seed, config.trials)
-    todo = [(task, trial) for task in tasks for trial in range(config.trials)
-            if (config.domain, task.id, trial) not in done]
-    factory = env_factory or env_factory_for(config.domain, config.data_dir,
-                                             **config.env_options)
-    gold_cache: GoldCache = {}
+    attempts = [Attempt(config.domain, task.id, trial, seeds[trial])
+                for task in tasks for trial in range(config.trials)
+                if (config.domain, task.id, trial) not in done]
     lock = anyio.Lock()
-    limiter = anyio.CapacityLimiter(config.concurrency)
-    progress = _Progress(len(todo), config.progress)
+    progress = Progress(len(attempts), config.progress, config.price_per_mtok)
+    finished: set[tuple[str, str, int]] = set()
 
-    async def one(task: Task, trial: int) -> None:
-        async with limiter:
-            sim = await _with_retries(task, trial, seeds[trial], config, factory, judge,
-                                      gold_cache, on_event)
+    async def on_result(sim: SimulationResult) -> None:
         async with lock:
+            key = (sim.domain, sim.task_id, sim.trial)
+            if key in finished:  # an executor must not deliver twice: never record twice
+                return
+            finished.add(key)
             results.upsert(sim)
             if out is not None:
                 await anyio.to_thread.run_sync(save_results, results, out)
             progress.update(sim)
 
     try:
-        if out is not None and not todo:
+        if out is not None and not attempts:
             save_results(results, out)
-        async with anyio.create_task_group() as tg:
-            for task, trial in todo:
-                tg.start_soon(one, task, trial)
+        await (executor or LocalExecutor(on_event)).run(job, attempts, on_result)
     finally:
         progress.close()
     return results
 
 
-async def _with_retries(task: Task, trial: int, seed: int | None, config: RunConfig,
-                        factory: EnvFactory, judge: NLJudge | None, gold_cache: GoldCache,
-                        on_event: EventSink | None) -> SimulationResult:
-    errors: list[str] = []
-    for _attempt in range(config.max_retries + 1):
-        try:
-            sim = await run_simulation(task, config, trial=trial, seed=seed, env_factory=factory,
-                                       judge=judge, gold_cache=gold_cache, on_event=on_event)
-        except Exception as exc:  # any failure of the simulation is retried whole, as in tau2
-            errors.append(f"{type(exc).__name__}: {exc}")
-            continue
-        sim.attempts = len(errors) + 1
-        if errors:
-            sim.error = f"succeeded after {len(errors)} failed attempt(s); last: {errors[-1]}"
-        return sim
-    return SimulationResult(
-        id=uuid.uuid4().hex, task_id=task.id, domain=config.domain, trial=trial, seed=seed,
-        termination_reason=TerminationReason.INFRASTRUCTURE_ERROR, attempts=len(errors),
-        error=errors[-1] if errors else None,
-        reward_info={"reward": 0.0, "info": {
-            "errors": errors,
-            "note": f"infrastructure error after {len(errors)} attempt(s): not graded, "
-                    "excluded from pass^k"}})
-
-
 _MUST_MATCH = ("domain", "agent_model", "user_model", "judge_model", "trials", "seed",
-               "max_steps", "max_errors", "timeout", "llm_free", "env_options",
-               "agent_settings", "user_settings", "agent_thinking")
+               "max_steps", "max_errors", "timeout", "llm_free", "strict_judge", "env_options",
+               "agent_settings", "user_settings", "agent_thinking", "agent_mode")
 """What defines the experiment: a results file is only resumed with the same values.
 (The task selection may change: new tasks are added to the file.)"""
+
+
+_ADDED_LATER: dict[str, Any] = {"strict_judge": False}
+"""Settings newer than some results files, with the value those files were run with."""
 
 
 def _check_resumable(old: dict[str, Any], new: dict[str, Any], path: str | Path) -> None:
     # compare as the file stores them (JSON), so tuples, None-valued keys etc. do not differ
     stored = json.loads(Results(info=new).model_dump_json(exclude_none=True))["info"]
+    old = {**_ADDED_LATER, **old}
     diffs = [f"{k}: {old.get(k)!r} in the file, {stored.get(k)!r} now" for k in _MUST_MATCH
              if old.get(k) != stored.get(k)]
     if diffs:
@@ -419,6 +383,7 @@ async def regrade(
     llm_free: bool = False,
     data_dir: str | Path | None = None,
     strict_replay: bool = False,
+    strict_judge: bool = False,
 ) -> Results:
     """Grade every simulation of ``results`` again (lenient replay by default).
 
@@ -441,7 +406,7 @@ async def regrade(
         if judge_model is None:
             raise ValueError("grading NL_ASSERTION needs a judge model (--judge-model), "
                              "or grade with --llm-free")
-        judge = NLJudge(_as_model(judge_model))
+        judge = NLJudge(_as_model(judge_model), strict=strict_judge)
     env_opts = dict(out.info.get("env_options") or {})
     factories: dict[str, EnvFactory] = {}
     caches: dict[str, GoldCache] = {}
@@ -461,11 +426,11 @@ async def regrade(
                 "infrastructure error while grading: not graded, excluded from pass^k")}}
             continue
         s.reward_info = reward.model_dump(mode="json")
-    out.info["regraded"] = {"llm_free": llm_free, "judge_model": (
-        None if judge is None else judge.model.name)}
+    out.info["regraded"] = {"llm_free": llm_free, "strict_judge": strict_judge,
+                            "judge_model": None if judge is None else judge.model.name}
     return out
 
 
 def summary(results: Results) -> str:
     """The per-domain summary table of a results object."""
-    return format_summary(compute_metrics(results))
+    return format_summary(compute_metrics(results), results.info.get("agent_mode"))

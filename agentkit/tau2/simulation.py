@@ -121,8 +121,11 @@ class SimulationResult(_Record):
 
     ``reward_info`` is filled in by grading (a dict, see :class:`agentkit.tau2.grading.RewardInfo`).
     ``error`` holds the last infrastructure error when ``termination_reason`` is
-    ``infrastructure_error``; ``attempts`` counts whole-simulation attempts.
+    ``infrastructure_error``; ``attempts`` counts whole-simulation attempts. Fields of other
+    tools (tau2-bench's ``agent_cost``, ``review``, ...) are kept as they are.
     """
+
+    model_config = ConfigDict(extra="allow")
 
     id: str
     task_id: str
@@ -138,10 +141,14 @@ class SimulationResult(_Record):
     end_time: str | None = None
     duration: float = 0.0
     agent_usage: Usage = Field(default_factory=Usage)
+    #: The mode ("thinking" / "instruct") of each of the agent's model requests, in order.
+    agent_modes: list[str] = Field(default_factory=list)
     user_usage: Usage = Field(default_factory=Usage)
     attempts: int = 1
     error: str | None = None
     reward_info: dict[str, Any] | None = None
+    agent_cost: float | None = None
+    user_cost: float | None = None
 
     @property
     def reward(self) -> float | None:

@@ -58,6 +58,7 @@ RETRIES = "agentkit.request.retries"  # earlier failed attempts of this request
 RETRYABLE = "agentkit.request.retryable"
 THINKING = "agentkit.request.thinking"
 THINKING_BUDGET = "agentkit.request.thinking_budget"
+MODE = "agentkit.request.mode"  # "thinking" / "instruct": the mode a policy chose
 REASONING_EFFORT = "agentkit.request.reasoning_effort"
 TOOL_IS_ERROR = "agentkit.tool.is_error"
 RUN_STEPS = "agentkit.run.steps"

@@ -206,6 +206,16 @@ class OTelRunObserver(RunObserver):
         span = None
         if self.recording:
             attrs = {**self.request_attrs, c.STEP: self.run.step, c.RETRIES: attempt}
+            if request.thinking is not None:  # this step's mode (a mode policy may switch it)
+                attrs[c.THINKING] = request.thinking
+                attrs[c.MODE] = "thinking" if request.thinking else "instruct"
+            model_for = getattr(self.run.model, "model_for", None)  # e.g. its instruct_model
+            if model_for is not None:
+                attrs[c.REQUEST_MODEL] = str(model_for(request, request.thinking))
+            elif request.model:
+                attrs[c.REQUEST_MODEL] = request.model
+            if request.settings.thinking_budget is not None:
+                attrs[c.THINKING_BUDGET] = request.settings.thinking_budget
             if self.capture:
                 attrs[c.INPUT_MESSAGES] = c.messages_json(request.messages, self.inst.clip)
             span = self.inst.tracer.start_span(f"chat {attrs[c.REQUEST_MODEL]}", self.ctx,

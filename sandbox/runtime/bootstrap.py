@@ -6,7 +6,7 @@ import sys
 import types
 
 _args = json.loads(sys.argv[1])
-for _name in ("common", "worker", "supervisor"):
+for _name in ("common", "checks", "files", "worker", "supervisor"):
     _mod = types.ModuleType(f"agentkit_sandbox_{_name}")
     sys.modules[_mod.__name__] = _mod
     exec(compile(_args["modules"][_name], f"<sandbox:{_name}>", "exec"), _mod.__dict__)

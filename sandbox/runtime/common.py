@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import json
 import os
 import select
@@ -18,6 +19,8 @@ from typing import Any
 
 WORKSPACE = "/workspace"
 SCAN_LIMIT = 20000
+SCAN_ENTRIES = 200000  # directory entries looked at per scan (empty directories count too)
+SCAN_SECONDS = 2.0
 # caps on what the worker's reply may carry (user code can write to the reply pipe, so the
 # supervisor enforces them again, see `clean_reply`)
 VALUE_MAX = 20000
@@ -41,13 +44,21 @@ def nonblock(fd: int) -> None:
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes, deadline: float | None = None) -> None:
+    """Write all of `data` to a (non-blocking) descriptor; TimeoutError once the monotonic
+    `deadline` passes (PID 1 must never block for good on a pipe somebody else fills)."""
     view = memoryview(data)
     while view:
         try:
             n = os.write(fd, view)
         except BlockingIOError:
-            select.select([], [fd], [])
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"write to descriptor {fd} timed out") from None
+            try:
+                select.select([], [fd], [], left)
+            except InterruptedError:
+                pass
             continue
         view = view[n:]
 
@@ -65,15 +76,22 @@ def oom_kills() -> int:
 
 
 def scan_workspace(root: str = WORKSPACE) -> dict[str, tuple[int, int]]:
-    """Path -> (mtime_ns, size) of regular files under root (bounded, no symlink following)."""
+    """Path -> (mtime_ns, size) of regular files under root (no symlink following; bounded in
+    files, entries and time, so a tree of a million empty directories cannot stall PID 1)."""
     out: dict[str, tuple[int, int]] = {}
     stack = [root]
-    while stack and len(out) < SCAN_LIMIT:
+    seen = 0
+    deadline = time.monotonic() + SCAN_SECONDS
+    while stack and len(out) < SCAN_LIMIT and seen < SCAN_ENTRIES:
+        if time.monotonic() > deadline:
+            break
         top = stack.pop()
         try:
-            entries = list(os.scandir(top))
+            with os.scandir(top) as it:
+                entries = list(itertools.islice(it, SCAN_ENTRIES - seen))
         except OSError:
             continue
+        seen += len(entries)
         for entry in entries:
             try:
                 if entry.is_dir(follow_symlinks=False):
@@ -228,6 +246,26 @@ def proc_state(pid: int | str) -> tuple[bytes, int] | None:
         return None
 
 
+def threads(pid: int | str) -> list[tuple[str, bytes]]:
+    """(tid, state letter) of every thread of a process; [] when it is gone."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out = []
+    for tid in tids:
+        st = proc_state(f"{pid}/task/{tid}")
+        if st is not None:
+            out.append((tid, st[0]))
+    return out
+
+
+def is_alive(pid: int | str) -> bool:
+    """True while any thread of the process still runs, whatever state its leader is in (a
+    leader that left by ``SYS_exit`` shows as a zombie while its other threads go on)."""
+    return any(state not in (b"Z", b"X", b"x") for _, state in threads(pid))
+
+
 def is_stopped(pid: int) -> bool:
     """True when every thread of `pid` is stopped (or gone)."""
     try:
@@ -280,3 +318,20 @@ def open_regular(path: str, flags: int, mode: int = 0o644) -> int:
         os.close(fd)
         raise
     return fd
+
+
+class Child:
+    """A forked child (worker or shell) with its output pipes (and, for the worker, its
+    request/reply pipes: our ends in `extra`, its descriptor numbers and pipe inodes)."""
+
+    def __init__(self, pid: int, out_fd: int, err_fd: int, extra: tuple[int, ...] = ()) -> None:
+        self.pid, self.out_fd, self.err_fd, self.extra = pid, out_fd, err_fd, extra
+        self.pipes: dict[int, int] = {}  # worker's fd -> pipe inode
+        self.req_fd = -1
+
+    def close(self) -> None:
+        for fd in (self.out_fd, self.err_fd, *self.extra):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -10,19 +10,22 @@ on the original fd 1, which is moved to a private descriptor at start so that no
   ``__main__`` namespace. User output goes to pipes that the supervisor reads with a cap.
   On timeout the worker gets SIGINT (state kept if it stops); if it does not stop within the
   grace period its whole process group is SIGKILLed and the reply says ``state_lost``.
-* Shell commands run as ``bash -lc`` in a fresh session per call.
+* Shell commands run as ``bash --noprofile --norc -c`` in a fresh session per call.
 * Nothing runs between calls: after each call every process but PID 1 and the worker is
-  SIGKILLed (detached ``setsid`` loops included) and the worker is SIGSTOPped (its threads
-  too) until the next Python call, so the workspace cannot change under file operations.
+  SIGKILLed, whatever its state (detached ``setsid`` loops, stopped processes, leaders that
+  left by ``SYS_exit`` while their threads run) and the worker is SIGSTOPped until the next
+  Python call, so the workspace cannot change under file operations. The frozen worker must
+  be single-threaded, blocked in its one idle read, with its original pipes and no C-level
+  signal handlers (`check_worker`), else it is replaced: no code of a call sees a later one.
 * The worker's replies are paired with their request by a per-call nonce and type-checked
   and capped here: user code shares the worker's process and can write to the reply pipe.
-* Dead-man switch: EOF on stdin (the host went away) or ``max_lifetime`` ends the container.
+* Every write of PID 1 has a deadline. Dead-man switch: EOF on stdin (the host went away)
+  ends the container, and so does ``max_lifetime``, an interval timer that fires wherever
+  PID 1 is blocked.
 """
 
 from __future__ import annotations
 
-import base64
-import errno
 import json
 import os
 import secrets
@@ -32,60 +35,34 @@ import sys
 import time
 from typing import Any
 
+from agentkit_sandbox_checks import inspect_worker, wait_idle
 from agentkit_sandbox_common import (
     VALUE_MAX,
     WORKSPACE,
     Capture,
+    Child,
     ReplyReader,
     changed_files,
     clean_reply,
     error,
-    freeze,
+    is_alive,
     nonblock,
     oom_kills,
-    open_regular,
     proc_state,
     scan_workspace,
     set_dumpable,
     signal_name,
     write_all,
 )
+from agentkit_sandbox_files import cap_files, get, put, seed_matplotlib
 from agentkit_sandbox_worker import worker_main
 
 MAX_LIFETIME = 0.0
 GRACE = 1.0
 MAX_TRANSFER = 64 << 20
-FILES_MAX = 1000
-STARTED = time.monotonic()
-
-
-def seed_matplotlib(src: str = "/usr/local/share/agentkit/matplotlib") -> None:
-    """Copy the image's prebuilt matplotlib font cache into the (tmpfs) MPLCONFIGDIR."""
-    dst = os.environ.get("MPLCONFIGDIR")
-    if not dst or not os.path.isdir(src) or os.path.exists(dst):
-        return
-    try:
-        os.makedirs(dst, exist_ok=True)
-        for name in os.listdir(src):
-            if os.path.isfile(f"{src}/{name}"):
-                with open(f"{src}/{name}", "rb") as fin, open(f"{dst}/{name}", "wb") as fout:
-                    fout.write(fin.read())
-    except OSError:
-        pass
-
-
-class Child:
-    """A forked child (worker or shell) with its output pipes."""
-
-    def __init__(self, pid: int, out_fd: int, err_fd: int, extra: tuple[int, ...] = ()) -> None:
-        self.pid, self.out_fd, self.err_fd, self.extra = pid, out_fd, err_fd, extra
-
-    def close(self) -> None:
-        for fd in (self.out_fd, self.err_fd, *self.extra):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+SEND_TIMEOUT = 120.0  # the host reads every reply it waits for; longer means it is gone
+SHELL = "/bin/bash"
+SHELL_ENV_DROP = ("BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS")
 
 
 class Supervisor:
@@ -97,6 +74,8 @@ class Supervisor:
         os.dup2(null, 1)
         os.close(null)
         set_dumpable(0)
+        nonblock(self.proto_in)
+        nonblock(self.proto_out)
         self.inbuf = b""
         self.queue: list[dict[str, Any]] = []
         self.exited: dict[int, int] = {}
@@ -110,10 +89,16 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)  # as PID 1: ignored unless sent by the kernel
         self.tracked: set[int] = set()
+        self.idle_ref: tuple[bytes, ...] | None = None  # the worker's idle read, see `idle`
+        self.note = ""  # why the interpreter was restarted at the end of the last call
 
     # -- plumbing
     def send(self, msg: dict[str, Any]) -> None:
-        write_all(self.proto_out, json.dumps(msg).encode() + b"\n")
+        try:
+            write_all(self.proto_out, json.dumps(msg).encode() + b"\n",
+                      time.monotonic() + SEND_TIMEOUT)
+        except OSError:  # the host stopped reading (or went away): nobody to serve
+            self.shutdown()
 
     def read_requests(self) -> bool:
         """Read available request bytes; False on EOF (the host is gone)."""
@@ -171,6 +156,7 @@ class Supervisor:
             try:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
                 if exec_:
                     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
                         signal.signal(sig, signal.SIG_DFL)
@@ -201,27 +187,48 @@ class Supervisor:
         nonblock(err_r)
         return Child(pid, out_r, err_r)
 
-    def kill_group(self, pgid: int | None, keep: int | None = None) -> None:
-        """SIGKILL every process of a group (optionally sparing `keep`); pgid None: every
-        process of the container but PID 1 and `keep`."""
+    def kill_group(self, pgid: int | None, keep: int | None = None) -> bool:
+        """SIGKILL every live process of a group (optionally sparing `keep`); pgid None: every
+        process of the container but PID 1 and `keep`. A process counts as live while any of
+        its threads does, whatever state its leader shows (stopped, zombie, blocking
+        signals: SIGKILL ends them all). False if some survived 3 s of killing."""
         deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
+        while True:
             members = []
             for name in os.listdir("/proc"):
                 if name.isdigit() and int(name) not in (1, keep):
                     st = proc_state(name)
-                    if st is not None and st[0] != b"Z" and pgid in (None, st[1]):
+                    if st is not None and pgid in (None, st[1]) and is_alive(name):
                         members.append(int(name))
             if not members:
-                break
+                self.reap()
+                return True
+            if time.monotonic() > deadline:
+                self.reap()
+                return False
             for pid in members:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+            time.sleep(0.002)
+            self.reap()
+
+    def kill_all(self) -> None:
+        """Last resort: SIGKILL every process but PID 1 (the worker too) until none is left."""
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
             time.sleep(0.005)
             self.reap()
-        self.reap()
+            if not any(n.isdigit() and n != "1" and is_alive(n) for n in os.listdir("/proc")):
+                return
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:
         deadline = time.monotonic() + timeout
@@ -240,12 +247,26 @@ class Supervisor:
         rep_r, rep_w = os.pipe()
 
         child = self.fork(lambda: worker_main(req_r, rep_w), keep=(req_r, rep_w))
+        child.pipes = {req_r: os.fstat(req_r).st_ino, rep_w: os.fstat(rep_w).st_ino}
+        child.req_fd = req_r
         os.close(req_r)
         os.close(rep_w)
         nonblock(rep_r)
+        nonblock(req_w)
         child.extra = (req_w, rep_r)
         self.worker = child
+        self.idle_ref = None
         return child
+
+    def check_worker(self, worker: Child) -> str:
+        """Freeze the worker for the time between calls and make sure nothing of the call
+        that just ended can act in a later one: "" when all is well, else why not (a dead
+        worker is fine here: the next Python call notices it and reports the lost state)."""
+        why, sig = inspect_worker(worker.pid, worker.req_fd, worker.pipes, self.idle_ref)
+        if not why and self.idle_ref is None:
+            self.idle_ref = sig
+        self.reap()
+        return "" if worker.pid in self.exited or not is_alive(worker.pid) else why
 
     def worker_reap(self, worker: Child) -> None:
         """Have the (kept) worker reap the children we just killed, freeing their pids."""
@@ -253,8 +274,9 @@ class Supervisor:
         nonce = secrets.token_hex(16)
         reader = ReplyReader(nonce)
         try:
-            write_all(req_w, json.dumps({"op": "reap", "nonce": nonce}).encode() + b"\n")
             deadline = time.monotonic() + 2.0
+            write_all(req_w, json.dumps({"op": "reap", "nonce": nonce}).encode() + b"\n",
+                      deadline)
             while time.monotonic() < deadline:
                 ready, _, _ = select.select([rep_r], [], [], deadline - time.monotonic())
                 if ready:
@@ -264,14 +286,23 @@ class Supervisor:
         except OSError:
             pass
 
-    def settle(self) -> None:
+    def settle(self) -> str:
         """End of a call: freeze the worker, SIGKILL every other process but PID 1 (detached
-        ones included) so nothing changes the workspace until the next call."""
-        worker = self.worker
-        if worker is not None and not freeze(worker.pid):
-            self.drop_worker()  # cannot be stopped (e.g. stuck in the kernel): restart it
-            worker = None
-        self.kill_group(None, keep=worker.pid if worker is not None else None)
+        ones included) so nothing changes the workspace until the next call. A worker that
+        fails `check_worker` is replaced by a fresh one; returns why ("" if it was not)."""
+        worker, why = self.worker, ""
+        if worker is not None:
+            why = self.check_worker(worker)
+            if why:
+                self.drop_worker()
+                worker = None
+        if not self.kill_group(None, keep=worker.pid if worker is not None else None):
+            self.kill_all()
+            why = why or "processes of the call could not be stopped"
+        if why:
+            self.start_worker()
+            self.worker_used = False
+        return why
 
     def resume_worker(self, worker: Child) -> None:
         """Continue the frozen worker and discard whatever is left in its reply pipe."""
@@ -289,6 +320,10 @@ class Supervisor:
     def drop_worker(self) -> None:
         if self.worker is not None:
             self.kill_group(self.worker.pid)
+            try:
+                os.kill(self.worker.pid, signal.SIGKILL)  # even if it left its group
+            except OSError:
+                pass
             self.wait_exit(self.worker.pid, 1.0)
             self.worker.close()
             self.worker = None
@@ -302,8 +337,6 @@ class Supervisor:
             left = deadline - time.monotonic()
             if left <= 0:
                 return "deadline", []
-            if MAX_LIFETIME and time.monotonic() - STARTED > MAX_LIFETIME:
-                os._exit(0)
             try:
                 ready, _, _ = select.select(fds, [], [], min(left, 1.0))
             except InterruptedError:
@@ -363,18 +396,22 @@ class Supervisor:
         nonce = secrets.token_hex(16)
         max_value = max(1, min(VALUE_MAX, max_output))
         reader = ReplyReader(nonce)
-        try:
-            write_all(req_w, json.dumps({"code": str(req["code"]), "nonce": nonce,
-                                         "max_value": max_value}).encode() + b"\n")
-        except OSError:
-            pass
         reply: dict[str, Any] | None = None
         timed_out = cancelled = False
         status: int | None = None
         deadline = time.monotonic() + timeout
         phase = "run"
+        if self.idle_ref is None:  # a fresh worker: no user code has run in it yet
+            self.idle_ref = wait_idle(worker.pid, worker.req_fd, None, 5.0)
+        try:
+            write_all(req_w, json.dumps({"code": str(req["code"]), "nonce": nonce,
+                                         "max_value": max_value}).encode() + b"\n", deadline)
+            sent = True
+        except OSError:  # it does not read its requests (TimeoutError included)
+            sent = False
         while True:
-            why, _ = self.pump(worker, cap, [rep_r], deadline, req.get("id"))
+            why, _ = self.pump(worker, cap, [rep_r], deadline, req.get("id")) if sent else (
+                "broken", [])
             if why == "ready":
                 try:
                     chunk = os.read(rep_r, 1 << 20)
@@ -452,7 +489,11 @@ class Supervisor:
         timeout = float(req.get("timeout", 30))
         oom_before = oom_kills()
         command = str(req["command"])
-        child = self.fork(lambda: os.execvp("bash", ["bash", "-lc", command]), exec_=True)
+        env = {k: v for k, v in os.environ.items()
+               if k not in SHELL_ENV_DROP and not k.startswith("BASH_FUNC_")}
+        # no login shell, no rc files: nothing planted in the workspace ($HOME) runs
+        argv = ["bash", "--noprofile", "--norc", "-c", command]
+        child = self.fork(lambda: os.execve(SHELL, argv, env), exec_=True)
         why, _ = self.pump(child, cap, [], time.monotonic() + timeout, req.get("id"))
         status = self.exited.pop(child.pid, None)
         self.kill_group(child.pid)
@@ -478,46 +519,6 @@ class Supervisor:
                 "truncated": cap.truncated, "state_lost": False, "oom_killed": oom,
                 "figures": []}
 
-    # -- files
-    @staticmethod
-    def resolve(path: str) -> str:
-        full = os.path.normpath(os.path.join(WORKSPACE, path))
-        real_parent = os.path.realpath(os.path.dirname(full))
-        if not (full + "/").startswith(WORKSPACE + "/") or not (
-            real_parent + "/"
-        ).startswith(WORKSPACE + "/"):
-            raise PermissionError(f"path {path!r} is outside the workspace")
-        if full == WORKSPACE:
-            raise IsADirectoryError(path)
-        return full
-
-    def put(self, req: dict[str, Any]) -> dict[str, Any]:
-        full = self.resolve(req["path"])
-        data = base64.b64decode(req["data"])
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        full = self.resolve(req["path"])  # re-check after creating parents
-        fd = open_regular(full, os.O_WRONLY | os.O_CREAT, int(req.get("mode", 0o644)) & 0o777)
-        try:
-            os.ftruncate(fd, 0)
-            write_all(fd, data)
-        finally:
-            os.close(fd)
-        return {"size": len(data)}
-
-    def get(self, req: dict[str, Any]) -> dict[str, Any]:
-        full = self.resolve(req["path"])
-        fd = open_regular(full, os.O_RDONLY)
-        try:
-            size = os.fstat(fd).st_size
-            if size > MAX_TRANSFER:
-                raise OSError(errno.EFBIG, f"file is larger than {MAX_TRANSFER} bytes")
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-        finally:
-            os.close(fd)
-        return {"data": base64.b64encode(b"".join(chunks)).decode()}
-
     # -- main loop
     def handle(self, req: dict[str, Any]) -> None:
         op, rid = req.get("op"), req.get("id")
@@ -534,15 +535,19 @@ class Supervisor:
                            "error": error("ResourceError", msg), "timed_out": False,
                            "truncated": False, "state_lost": False, "oom_killed": False}
                 finally:
-                    self.settle()
+                    why = self.settle()
+                if why:
+                    out["state_lost"] = True
+                    out["stderr"] += (f"\n[sandbox: the interpreter was restarted, {why}; "
+                                      "variables and imports are gone]\n")
                 files = changed_files(before, scan_workspace())
-                out["files"] = files[:FILES_MAX]
+                out["files"] = cap_files(files, int(req.get("max_output", 1 << 20)))
             elif op == "ping":
                 out = {"pid": os.getpid(), "uid": os.getuid()}
             elif op == "put":
-                out = self.put(req)
+                out = put(req)
             elif op == "get":
-                out = self.get(req)
+                out = get(req, MAX_TRANSFER)
             elif op == "cancel":
                 return  # nothing running with that id
             elif op == "shutdown":
@@ -564,6 +569,9 @@ class Supervisor:
         os._exit(0)
 
     def serve(self) -> None:
+        if MAX_LIFETIME:  # a timer, not a check on the request path: it fires wherever
+            signal.signal(signal.SIGALRM, lambda *_: self.shutdown())  # PID 1 is blocked
+            signal.setitimer(signal.ITIMER_REAL, MAX_LIFETIME)
         seed_matplotlib()
         writable = os.access(WORKSPACE, os.W_OK)
         self.start_worker()
@@ -572,14 +580,8 @@ class Supervisor:
         while True:
             while self.queue:
                 self.handle(self.queue.pop(0))
-            wait = 1.0
-            if MAX_LIFETIME:
-                wait = MAX_LIFETIME - (time.monotonic() - STARTED)
-                if wait <= 0:
-                    self.shutdown()
-                wait = min(wait, 1.0)
             try:
-                ready, _, _ = select.select([self.proto_in, self.wake_r], [], [], wait)
+                ready, _, _ = select.select([self.proto_in, self.wake_r], [], [], 1.0)
             except InterruptedError:
                 continue
             if self.wake_r in ready:

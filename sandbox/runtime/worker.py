@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import operator
 import os
 import signal
 import sys
@@ -22,6 +23,41 @@ from agentkit_sandbox_common import (
     error,
     write_all,
 )
+
+READ_SIZE = 65521  # an odd size: the supervisor recognises the idle read by its stack
+REQUEST_MAX = 256 << 20
+# a C function calling a Python one: the callee runs in a new C-level evaluation (3.11+)
+CALL = getattr(operator, "call", None) or (lambda fn, *args: next(map(fn, *([a] for a in args))))
+
+
+def refuse_audit_hooks(event: str, args: tuple[Any, ...]) -> None:
+    """The worker's own audit hook: user code may not add hooks that would watch later
+    requests (a hook raising RuntimeError on this event stops the new hook being added)."""
+    if event == "sys.addaudithook" or (
+        event == "object.__setattr__" and args and args[0] is refuse_audit_hooks
+    ):
+        raise RuntimeError("audit hooks are not available in the sandbox")
+
+
+def end_of_call_hooks() -> None:
+    """Undo what would run code of a finished call later by itself: trace and profile
+    functions, signal handlers, interval timers, gc callbacks (code a later call calls on
+    purpose, such as its functions, is state and stays)."""
+    import gc
+
+    sys.settrace(None)
+    sys.setprofile(None)
+    for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
+        signal.setitimer(timer, 0)
+    for sig in signal.valid_signals():
+        try:
+            handler = signal.getsignal(sig)
+        except (OSError, ValueError):
+            continue
+        if callable(handler) and sig != signal.SIGINT:
+            signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.callbacks.clear()
 
 
 def worker_main(req_fd: int, rep_fd: int) -> None:
@@ -50,7 +86,7 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
     setattr(sys, "__stderr__", sys.stderr)  # noqa: B010
     warnings.filterwarnings("ignore", message=".*non-interactive.*")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    reader = os.fdopen(req_fd, "rb", buffering=1 << 16)
+    sys.addaudithook(refuse_audit_hooks)
     counter = 0
 
     def flush() -> None:
@@ -150,16 +186,18 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
         text, was_cut = cut(repr(value), max_value)
         return {"value": text, "value_truncated": was_cut}
 
-    while True:
-        line = reader.readline()
-        if not line:
-            os._exit(0)
-        req = json.loads(line)
+    def handle(line: bytearray) -> None:
+        """One request: run it and reply (always called through `call`, see below)."""
+        nonlocal counter
+        try:
+            req = json.loads(bytes(line))
+        except ValueError:
+            return  # bytes some user code pushed into the pipe: no request
         nonce = req.get("nonce")
         reap_children()
         if req.get("op") == "reap":
             write_all(rep_fd, b"\n" + json.dumps({"nonce": nonce}).encode() + b"\n")
-            continue
+            return
         counter += 1
         reply: dict[str, Any] = {"exit_code": 0, "error": None, "value": None}
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -177,7 +215,7 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
             reply["exit_code"] = 1
             reply["error"] = describe(exc)
         finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            end_of_call_hooks()
             if os.getpid() != me:  # a fork made by user code must never answer for the worker
                 flush()
                 os._exit(reply["exit_code"] if isinstance(reply["exit_code"], int) else 1)
@@ -192,3 +230,22 @@ def worker_main(req_fd: int, rep_fd: int) -> None:
                                "error": error("SandboxError", "unencodable reply")}).encode()
         # the leading newline ends any partial line user code left in the pipe
         write_all(rep_fd, b"\n" + data + b"\n")
+
+    # The idle loop uses only these locals and C functions. Everything else (the request's
+    # handling, hence any code user code can reach or replace) runs below a C-level call
+    # (`call`), deeper in the C stack than the one idle read, which lets the supervisor tell
+    # the idle interpreter from user code waiting on the same pipe (`Supervisor.idle`).
+    read, call, size, leave, pending = os.read, CALL, len, os._exit, bytearray()
+    while True:
+        nl = pending.find(b"\n")
+        if nl < 0:
+            if size(pending) > REQUEST_MAX:  # not the supervisor's: give up, get restarted
+                leave(125)
+            data = read(req_fd, READ_SIZE)  # the one place the idle interpreter waits
+            if not data:
+                leave(0)
+            pending += data
+            continue
+        line = pending[:nl]
+        del pending[: nl + 1]
+        call(handle, line)

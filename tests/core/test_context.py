@@ -267,3 +267,29 @@ async def test_failed_summary_falls_back_to_a_digest_and_continues_across_runs()
     # the next run starts from the compacted view, not from the whole transcript
     assert next_run[:len(retried)] == retried
     assert wire(sent_view(second.messages))[:-1] == next_run
+
+
+async def test_a_session_stores_the_markers_and_the_next_run_sends_the_compacted_view(
+        tmp_path: Any) -> None:
+    from agentkit.sessions import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    try:
+        session = store.session("long")
+        await session.add_messages(long_history())
+        steps = [overflow("dashscope"), reply("summary of the pages"), reply("one"),
+                 reply("two")]
+        async with LoopbackServer(steps) as server:
+            agent = Agent(model_for(server), "sys", [fetch],
+                          context=ContextPolicy(window=200000, keep_last=1))
+            await agent.run("and now?", session=session)
+            stored = await session.get_messages()
+            assert any(isinstance(m, CompactionMarker) for m in stored)
+            assert sum(isinstance(m, ToolMessage) for m in stored) == 8  # all results kept
+            await agent.run("more?", session=session)
+        compacted, following = (server.requests[2].body["messages"],
+                                server.requests[3].body["messages"])
+        assert following[:len(compacted)] == compacted  # continued from the compacted view
+        assert len(str(following)) < len(str(server.requests[0].body["messages"])) // 2
+    finally:
+        await store.aclose()

@@ -125,8 +125,15 @@ async def test_cancelling_the_task_mid_stream() -> None:
     step = Step(thinking="slow " * 100, chunk_delay=0.05)
     async with LoopbackServer([step]) as server:
         agent = Agent(model_for(server))
-        with anyio.move_on_after(0.4) as scope:
-            await agent.run("go")
+        with anyio.CancelScope() as scope:
+            async def cancel_once_streaming() -> None:
+                await server.wait_for_async(lambda reqs: bool(reqs), timeout=30)
+                await anyio.sleep(0.2)  # a few chunks in (the whole stream takes 5 s)
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(cancel_once_streaming)
+                await agent.run("go")
         assert scope.cancelled_caught, "the run must still have been streaming"
         await disconnected(server)
 

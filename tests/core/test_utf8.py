@@ -85,7 +85,10 @@ async def run_events(tools: list[Any], calls: list[Any]) -> tuple[list[Any], Loo
 
 
 def results(events: list[Any]) -> list[str]:
-    return [ev.content for ev in events if ev.type == "tool_result"]
+    """Tool results in call order (the events come as each call completes)."""
+    order = [ev.id for ev in events if ev.type == "tool_call_ready"]
+    by_id = {ev.id: ev.content for ev in events if ev.type == "tool_result"}
+    return [by_id[i] for i in order]
 
 
 async def test_tool_results_and_errors_with_undecodable_bytes_reach_the_model() -> None:

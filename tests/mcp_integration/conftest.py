@@ -48,3 +48,13 @@ def make_server(request: pytest.FixtureRequest) -> Callable[..., MCPServer]:
 def http_server(http_url: str) -> Callable[..., MCPServer]:
     """Build an `MCPServer` for the test server over HTTP (for transport-neutral tests)."""
     return lambda **kw: MCPServer.http(http_url, **kw)
+
+
+@pytest.fixture(scope="session")
+def sandbox_image() -> str:
+    """The sandbox image (built when missing); a missing daemon is an error, never a skip."""
+    from agentkit.sandbox import ensure_image
+    from agentkit.sandbox.container import docker_client
+
+    docker_client()
+    return ensure_image()

@@ -178,6 +178,12 @@ async def test_name_clashes_are_user_errors_unless_prefixed(http_server: Make) -
     await two.aclose()
 
 
+async def test_needs_approval_is_set_on_every_tool(http_server: Make) -> None:
+    async with http_server(needs_approval=True) as server:
+        tools = await server.list_tools()
+    assert tools and all(getattr(t, "needs_approval", None) is True for t in tools)
+
+
 async def test_names_over_64_characters_are_refused(http_server: Make) -> None:
     async with http_server(prefix="x" * 60) as server:
         with pytest.raises(UserError, match="over the 64-character limit"):

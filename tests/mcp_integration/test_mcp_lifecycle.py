@@ -114,6 +114,16 @@ async def test_http_server_that_comes_back_is_reached_by_the_retries() -> None:
             proc.wait(10)
 
 
+async def test_a_server_that_never_answers_is_a_clear_error() -> None:
+    silent = MCPServer.stdio(sys.executable, ["-c", "import time; time.sleep(60)"],
+                             connect_timeout=1.0)
+    started = time.monotonic()
+    result = await silent.call_tool("echo", {"text": "x"})
+    assert result.is_error and "no handshake within connect_timeout=1s" in result.text
+    assert time.monotonic() - started < 15
+    await silent.aclose()
+
+
 async def test_async_with_agent_opens_and_closes_every_server() -> None:
     a, b = stdio(prefix="a_"), stdio(prefix="b_")
     agent = Agent(ScriptedModel([reply("x")]), tools=[a, b])

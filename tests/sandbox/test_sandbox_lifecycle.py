@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 from agentkit.sandbox import DockerSandbox, SandboxPool
-from agentkit.sandbox.container import LABEL, docker_client, reap_orphans
+from agentkit.sandbox.container import LABEL, docker_client, owner_labels, reap_orphans
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio]
 Containers = Callable[[], list[dict[str, Any]]]
@@ -71,8 +71,8 @@ async def test_orphans_of_dead_owners_are_reaped(
     client = docker_client()
     orphan = client.api.create_container(
         sandbox_image, command=["sleep", "300"], labels={
-            **suite_labels, LABEL: "1", "agentkit.owner_pid": str(dead.pid),
-            "agentkit.owner_host": socket.gethostname(), "agentkit.owner_start": "1",
+            **owner_labels(), **suite_labels, "agentkit.owner_pid": str(dead.pid),
+            "agentkit.owner_start": "1",
         },
         host_config=client.api.create_host_config(network_mode="none"),
     )["Id"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 from types import ModuleType
@@ -81,3 +82,32 @@ def test_clean_reply_caps_and_checks_types(common: ModuleType) -> None:
     out, _ = common.clean_reply({"exit_code": "boom", "value": 3, "figures": "f"}, 1000)
     assert out["exit_code"] == 1 and out["value"] is None and out["figures"] == []
     assert out["error"]["type"] == "SandboxError" and "malformed" in out["error"]["message"]
+
+
+def test_get_reads_at_most_max_transfer_plus_one(tmp_path: Any) -> None:
+    """A file can grow between the size check and the read: the executor reads at most
+    max_transfer + 1 bytes and refuses. /proc files report size 0 and hold more, which
+    makes that race deterministic (the executor code runs here as in the container)."""
+    import errno
+    import sys
+
+    modules = {}
+    for name in ("common", "files"):
+        spec = importlib.util.spec_from_file_location(f"agentkit_sandbox_{name}",
+                                                      RUNTIME / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        modules[name] = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = modules[name]
+        spec.loader.exec_module(modules[name])
+    try:
+        files = modules["files"]
+        files.WORKSPACE = "/proc"  # /proc/meminfo: st_size 0, about 1.5 kB of text
+        with pytest.raises(OSError) as exc:
+            files.get({"path": "meminfo"}, 100)
+        assert exc.value.errno == errno.EFBIG
+        files.WORKSPACE = str(tmp_path)
+        (tmp_path / "exact").write_bytes(b"x" * 100)
+        assert base64.b64decode(files.get({"path": "exact"}, 100)["data"]) == b"x" * 100
+    finally:
+        for name in modules:
+            sys.modules.pop(f"agentkit_sandbox_{name}", None)

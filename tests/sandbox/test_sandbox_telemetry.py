@@ -4,6 +4,7 @@ exporter)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +36,9 @@ def exporter() -> Iterator[InMemorySpanExporter]:
 
 
 async def test_sandbox_exec_is_a_child_of_the_tool_span(
-        make_sandbox: Any, exporter: InMemorySpanExporter) -> None:
+        make_sandbox: Any, exporter: InMemorySpanExporter,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="agentkit.sandbox")
     sb = make_sandbox(timeout=20)
     model = ScriptedModel([
         tool_step(call("code_interpreter", {"code": "SECRET_CODE_MARK = 6 * 7\nSECRET_CODE_MARK"}),
@@ -56,3 +59,7 @@ async def test_sandbox_exec_is_a_child_of_the_tool_span(
     assert (spans["sandbox.exec shell"].attributes or {})["agentkit.sandbox.exit_code"] == 3
     assert not any("SECRET_CODE_MARK" in str(dict(s.attributes or {}))
                    for s in exporter.get_finished_spans())
+    said = [r.getMessage() for r in caplog.records if r.name == "agentkit.sandbox"]
+    assert f"sandbox container {sb.container_id} started (image {sb.image})" in said
+    assert any(m.startswith(f"sandbox shell {sb.container_id}: exit 3") for m in said)
+    assert not any("SECRET_CODE_MARK" in m for m in said)

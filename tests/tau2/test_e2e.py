@@ -47,7 +47,7 @@ def run_cli(agent_srv: LoopbackServer, user_srv: LoopbackServer, out: Path, task
     assert code == 0
     assert agent_srv.errors == [] and user_srv.errors == []
     (sim,) = json.loads(out.read_text())["simulations"]
-    return sim
+    return {**sim, **sim["agentkit"]}  # agentkit's own fields sit in one object
 
 
 def user_script(*texts: str) -> list[Step]:
@@ -222,3 +222,37 @@ def test_llm_free_grades_retail_on_db_times_communicate(
     assert info["effective_reward_basis"] == ["DB", "COMMUNICATE"]
     out = capsys.readouterr().out
     assert "retail (llm-free)" in out and "NL assertions skipped" in out
+
+
+@pytest.mark.parametrize(("mode", "switches"), [
+    ("escalate", [False, True, True, False]),  # the failed lookup: two thinking steps
+    ("plan-then-act", [True, True, False, False]),  # plan, re-plan after the failure, act
+    ("always", [True, True, True, True]),
+])
+def test_agent_mode_policies_switch_per_request_and_are_recorded(
+        servers: tuple[LoopbackServer, LoopbackServer], tmp_path: Path, mode: str,
+        switches: list[bool], capsys: pytest.CaptureFixture[str]) -> None:
+    agent_srv, user_srv = servers
+    agent_srv.add_steps(
+        tool_step(call("get_reservation_details", {"reservation_id": "NOPE00"})),  # not found
+        tool_step(call("get_reservation_details", {"reservation_id": "GV1N64"}),
+                  thinking="That id was wrong; use the one the user gave."),
+        tool_step(call("update_reservation_flights", GOLD_11)),
+        reply("Done: you were refunded 5244 dollars."),
+    )
+    user_srv.add_steps(user_script("Please change my reservation GV1N64 to basic economy.",
+                                   "Thanks! ###STOP###"))
+    out = tmp_path / "results.json"
+    sim = run_cli(agent_srv, user_srv, out, "11", "--profile", "dashscope",
+                  "--agent-mode", mode)
+    assert [r.body.get("enable_thinking") for r in agent_srv.requests] == switches
+    labels = ["thinking" if s else "instruct" for s in switches]
+    assert sim["agent_modes"] == labels
+    by_mode = sim["agent_usage"]["by_mode"]
+    assert {m: u["requests"] for m, u in by_mode.items()} == {
+        m: labels.count(m) for m in set(labels)}
+    info = json.loads(out.read_text())["info"]
+    assert mode in json.dumps(info)
+    assert load_results(out).info["agent_mode"] == mode
+    printed = capsys.readouterr().out
+    assert f"agent modes ({mode})" in printed

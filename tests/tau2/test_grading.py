@@ -17,7 +17,7 @@ from agentkit.tau2.grading import (
     is_successful,
     pass_hat_k,
 )
-from agentkit.tau2.judge import JudgeError, NLJudge, flatten_transcript
+from agentkit.tau2.judge import JUDGE_SYSTEM_PROMPT, JudgeError, NLJudge, flatten_transcript
 from agentkit.tau2.registry import get_domain
 from agentkit.tau2.simulation import SimMessage, SimToolCall, SimulationResult, TerminationReason
 from agentkit.tau2.tasks import Action, EnvAssertion, Task
@@ -276,15 +276,13 @@ async def test_nl_judge_grades_retail_and_llm_free_uses_communicate() -> None:
     assert info.reward == 1.0 and info.reward_breakdown == {"DB": 1.0, "NL_ASSERTION": 1.0}
     request = model.requests[0]
     system = request.messages[0].content
-    assert isinstance(system, str) and system.startswith(
-        "TASK\n- You will be given a list of expected outcomes")
+    assert system == JUDGE_SYSTEM_PROMPT
     assert request.settings.temperature == 0.0 and request.tools == []
     prompt = request.messages[1].content
     assert isinstance(prompt, str) and "assistant: Summary:" in prompt and str(nl) in prompt
     assert "tool: " in prompt and "assistant: None" in prompt  # tool turns are flattened too
 
-    failing = ScriptedModel([reply("```json\n" + judge_answer(
-        *[(a, i != 0) for i, a in enumerate(nl)]) + "\n```")])
+    failing = ScriptedModel([reply(judge_answer(*[(a, i != 0) for i, a in enumerate(nl)]))])
     info = await evaluate(t, sim(t, messages), factory, judge=NLJudge(failing))
     assert info.reward == 0.0 and info.nl_assertions is not None
     assert info.nl_assertions[0].met is False
@@ -304,7 +302,7 @@ async def test_judge_retries_unparseable_answers_then_fails() -> None:
     msgs = [SimMessage(role="assistant", content="hello")]
     judge = NLJudge(ScriptedModel([reply("not json"), reply(judge_answer(("a", True)))]))
     assert [c.met for c in await judge.judge(msgs, ["a"])] == [True]
-    broken = NLJudge(ScriptedModel([reply("nope"), reply("{}")]))
+    broken = NLJudge(ScriptedModel([reply("nope"), reply("[]")]))
     with pytest.raises(JudgeError):
         await broken.judge(msgs, ["a"])
     assert flatten_transcript([SimMessage(role="assistant", tool_calls=[

@@ -206,3 +206,33 @@ async def test_file_tools_share_the_sandbox_workspace(tmp_path: Path) -> None:
     got = await files["read_file"].call(None, {"path": "in/sum.txt", "start_line": 1,
                                                "end_line": None})
     assert got == "in/sum.txt (lines 1-1 of 1)\n     1\t7"
+
+
+def test_summary_counts_every_part_against_the_cap() -> None:
+    """Files lists, values, errors and notices count too (120 long paths once gave the model
+    about 200,000 characters with an 8,000 cap)."""
+    long = ["/".join(["d" * 200] * 20) + f"/f{i}.txt" for i in range(120)]
+    r = ExecResult(stdout="o" * 50_000, stderr="e" * 50_000, value="v" * 50_000,
+                   error=ExecError("X", "m", "t" * 50_000), files=long + ["a.png"] * 50,
+                   truncated=True, timed_out=True, state_lost=True, oom_killed=True)
+    for cap in (8_000, 2_000, 500):
+        text = summarize_exec(r, max_chars=cap)
+        assert len(text) <= cap, (cap, len(text))
+    text = summarize_exec(ExecResult(files=long), max_chars=8_000)
+    assert len(text) <= 8_000 and "more)" in text and "f0.txt" in text
+    text = summarize_exec(ExecResult(files=["a.csv", "b.png"]), max_chars=8_000)
+    assert text == ("files created or changed (in /workspace): a.csv\n"
+                    "images saved (in /workspace): b.png")
+
+
+@pytest.mark.anyio
+async def test_code_tool_result_is_capped_with_many_created_files() -> None:
+    """The real tool on the real sandbox: a call that creates 120 files with long paths."""
+    tools = {t.name: t for t in code_tools(max_output_chars=3_000)}
+    ctx = new_ctx()
+    async with ctx.exit_stack:
+        out = await run(tools["code_interpreter"], ctx, code=(
+            "import os\nd = '/workspace/' + '/'.join(['d' * 200] * 15)\nos.makedirs(d)\n"
+            "for i in range(120):\n    open(f'{d}/f{i}.txt', 'w').close()\nprint('made')"))
+        assert out.startswith("stdout:\nmade") and len(out) <= 3_000, len(out)
+        assert "more)" in out

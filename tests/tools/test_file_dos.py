@@ -154,12 +154,21 @@ def test_budget_check_stops_a_thread_when_its_flag_is_set() -> None:
 
 # ------------------------------------------------------------------ deep trees (15)
 def _deep_tree(root: Path, levels: int) -> Path:
-    """`levels` nested directories (made by the file tools' own write), a file at the bottom."""
-    ops = FileOps(root)
-    rel = "/".join(["d"] * levels) + "/bottom.txt"
-    ops.write(rel, "needle\n")
+    """`levels` nested directories "d" with a file at the bottom (made one level at a time,
+    holding two descriptors at most, whatever the open-file limit)."""
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(levels):
+            os.mkdir("d", dir_fd=fd)
+            sub = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+        os.close(os.open("bottom.txt", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+    finally:
+        os.close(fd)
     (root / "top.txt").write_text("needle\n")
-    return root.joinpath(rel)
+    FileOps(root).write("/".join(["d"] * 150) + "/made-by-write.txt", "needle\n")
+    return root.joinpath(*["d"] * levels, "bottom.txt")
 
 
 def _remove_deep(root: Path) -> None:
@@ -194,4 +203,29 @@ def test_a_very_deep_tree_is_walked_with_a_depth_cap(deep_root: Path) -> None:
     assert note in out
     assert len(out.splitlines()) < MAX_DEPTH + 10
     assert os.listdir(tmp_path.joinpath(*["d"] * 200))  # nothing was lost on disk
-    assert "needle" in ops.grep("needle", path="/".join(["d"] * 1100))  # reachable directly
+    assert "made-by-write.txt" in ops.glob("**/*.txt", path="/".join(["d"] * 100))
+
+
+def test_edit_messages_cost_linear_time(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("a\n" * 3_000_000)
+    ops = FileOps(tmp_path, max_write_bytes=20 * 1024 * 1024)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"occurs 3000000 times .*\(lines 1, 2, 3, 4, 5, 6, "
+                                         r"7, 8, 9, 10 …\)"):
+        ops.edit("f.txt", "a", "b")  # the line numbers of every occurrence: quadratic
+    with pytest.raises(ValueError, match="Its first line appears at line 1"):
+        ops.edit("f.txt", "a\n" * 20_000 + "zz", "b")
+    assert time.perf_counter() - t0 < 10
+
+
+@pytest.mark.parametrize("pattern", ["(?:x{3000}){3000}", "((a{100}){100}){100}",
+                                     "(?:[ab]{400}|c){400}", "x" * 3000])
+def test_regexes_that_take_long_to_compile_are_refused(tmp_path: Path, pattern: str) -> None:
+    """Compiling (?:x{3000}){3000} held the GIL for 8 s (every thread froze)."""
+    (tmp_path / "f.txt").write_text("2024-05-20 x\n")
+    ops = FileOps(tmp_path)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="repeats too much|at most 2000"):
+        ops.grep(pattern)
+    assert time.perf_counter() - t0 < 1
+    assert ops.grep(r"\d{4}-\d{2}-\d{2}") == "f.txt:1: 2024-05-20 x"

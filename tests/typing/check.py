@@ -98,8 +98,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="agentkit-typing-") as tmp:
         work = Path(tmp)
         site = work / "site"
+        src = work / "src"  # a clean copy: setuptools would reuse a stale build/ in ROOT
+        shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
+            ".hypothesis", "node_modules"))
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                        "--no-compile", "--target", str(site), str(ROOT)],
+                        "--no-compile", "--target", str(site), str(src)],
                        check=True, stdout=subprocess.DEVNULL)
         shutil.copy(SCRIPT, work / "user_script.py")
         env = {**os.environ, "PYTHONPATH": str(site),  # the installed copy, not the checkout

@@ -77,6 +77,7 @@ def misuse() -> None:
     text_agent.run_sync("hi", max_step=3)  # E: max_step
     typed_agent.run_sync("hi", deps="not deps")  # E: deps
     text_agent.run_sync("hi", settings={"temprature": 1.0})  # E: settings
+    text_agent.replace(max_stepz=2)  # E: max_stepz
 
 
 if __name__ == "__main__":
