@@ -98,6 +98,36 @@ def _drop_if_expired(conn: sqlite3.Connection, session_id: str, before: float | 
                      (session_id, before))
 
 
+def _prepare(conn: sqlite3.Connection, on_disk: bool) -> None:
+    """Settings, tables and the schema check of a new connection (safe with other processes
+    opening the same new file at the same moment)."""
+    if on_disk:
+        deadline = time.monotonic() + 30
+        while True:  # switching to WAL takes an exclusive lock and does not wait for it
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+
+    def create(conn: sqlite3.Connection) -> Any:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("INSERT OR IGNORE INTO agentkit_meta VALUES ('schema', ?)",
+                     (str(SCHEMA_VERSION),))
+        return conn.execute("SELECT value FROM agentkit_meta WHERE key='schema'").fetchone()
+
+    row = _transaction(conn, create)  # one writer at a time; the busy timeout applies
+    if int(row[0]) > SCHEMA_VERSION:
+        raise SessionError(f"session tables of schema {row[0]}, written by a newer agentkit "
+                           f"(this version reads {SCHEMA_VERSION})")
+
+
 class _Lease:
     """A run's hold on one SQLite session."""
 
@@ -150,19 +180,11 @@ class SQLiteBackend:
                 os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
                                    timeout=30.0)
-            if self.path:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.executescript(_SCHEMA)
-            row = conn.execute("SELECT value FROM agentkit_meta WHERE key='schema'").fetchone()
-            if row is None:
-                conn.execute("INSERT OR IGNORE INTO agentkit_meta VALUES ('schema', ?)",
-                             (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
+            try:
+                _prepare(conn, bool(self.path))
+            except BaseException:
                 conn.close()
-                raise SessionError(f"{self.path}: tables of schema {row[0]}, written by a newer "
-                                   f"agentkit (this version reads {SCHEMA_VERSION})")
+                raise
             if self.path:
                 self.lock_fd = os.open(self.path + "-locks", os.O_RDWR | os.O_CREAT, 0o600)
             self._conn = conn

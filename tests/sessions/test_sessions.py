@@ -318,3 +318,20 @@ def test_import_stays_light() -> None:
             "print(sorted(m for m in ('psycopg', 'psycopg_pool', 'openai') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_stores_opening_one_new_sqlite_file_at_once(tmp_path: Path) -> None:
+    # regression: a connection switching a new file to WAL while another created the tables
+    # failed at once with "database is locked" (that switch does not wait for the lock)
+    for attempt in range(20):
+        url = f"sqlite:///{tmp_path}/fresh{attempt}.db"
+        stores = [open_store(url) for _ in range(8)]
+        try:
+            async with anyio.create_task_group() as tg:
+                for i, store in enumerate(stores):
+                    tg.start_soon(store.session(f"s{i}").add_messages,
+                                  [UserMessage(content=str(i))])
+            assert len(await stores[0].list_sessions()) == 8
+        finally:
+            for store in stores:
+                await store.aclose()
