@@ -263,7 +263,11 @@ def threads(pid: int | str) -> list[tuple[str, bytes]]:
 def is_alive(pid: int | str) -> bool:
     """True while any thread of the process still runs, whatever state its leader is in (a
     leader that left by ``SYS_exit`` shows as a zombie while its other threads go on)."""
-    return any(state not in (b"Z", b"X", b"x") for _, state in threads(pid))
+    tasks = threads(pid)
+    if not tasks:  # unreadable (or gone): alive if it still exists, killing it is harmless
+        st = proc_state(pid)
+        return st is not None and st[0] not in (b"Z", b"X", b"x")
+    return any(state not in (b"Z", b"X", b"x") for _, state in tasks)
 
 
 def is_stopped(pid: int) -> bool:

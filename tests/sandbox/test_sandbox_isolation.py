@@ -146,6 +146,11 @@ STEALERS = {
     "an audit hook":
         "import sys\ndef hook(event, args):\n"
         "    if event == 'compile':\n        steal()\nsys.addaudithook(hook)",
+    "a C-level SIGCONT handler (ctypes)":
+        "import ctypes\nHANDLER = ctypes.CFUNCTYPE(None, ctypes.c_int)(lambda s: steal())\n"
+        "ctypes.CDLL(None).signal(18, HANDLER)",
+    "the reply pipe replaced":
+        "keep = os.dup(REP)\nr, w = os.pipe()\nos.dup2(w, REP)",
     "a gc callback":
         "import gc\ngc.callbacks.append(lambda *a: steal())",
     "a forked child":
