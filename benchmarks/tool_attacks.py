@@ -20,6 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
+from typing import ClassVar
 
 GLOB_ATTACKS = [
     ("*a" * 7 + "*b", "a" * 40),
@@ -36,7 +37,8 @@ OLD_GLOB = textwrap.dedent(r'''
         rx = ""
         for i, c in enumerate(parts):
             last = i == len(parts) - 1
-            rx += (".*" if last else "(?:[^/]+/)*") if c == "**" else comp(c) + ("" if last else "/")
+            star = ".*" if last else "(?:[^/]+/)*"
+            rx += star if c == "**" else comp(c) + ("" if last else "/")
         return re.compile(rx + r"\Z", re.DOTALL)
     pattern, path = sys.argv[1], sys.argv[2]
     t = time.perf_counter(); to_regex(pattern).match(path); print(time.perf_counter() - t)
@@ -86,7 +88,7 @@ def titles(cap: float) -> None:
 
 
 class _Pages(BaseHTTPRequestHandler):
-    routes: dict[str, tuple[bytes, str]] = {}
+    routes: ClassVar[dict[str, tuple[bytes, str]]] = {}
 
     def log_message(self, *args: object) -> None:
         pass
@@ -104,9 +106,8 @@ def fetches() -> None:
     import anyio
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tools"))
-    from test_fetch_hostile import NESTED_JSON, OG_BOMB, shared_stream_pdf
-
     from agentkit.tools import FetchError, fetch
+    from test_fetch_hostile import NESTED_JSON, OG_BOMB, shared_stream_pdf
 
     _Pages.routes = {"/og": (OG_BOMB.encode(), "text/html"),
                      "/pdf": (shared_stream_pdf(60, 25_000), "application/pdf"),
@@ -115,7 +116,7 @@ def fetches() -> None:
     Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
 
-    async def one(path: str, timeout: float) -> tuple[float, float, str]:
+    async def one(path: str, timeout: float) -> tuple[float, float, str]:  # noqa: ASYNC109
         longest, running = 0.0, True
 
         async def watch() -> None:
@@ -149,7 +150,6 @@ def fetches() -> None:
 
 def grep_cpu() -> None:
     import anyio
-
     from agentkit.tools import file_tools
 
     root = Path(tempfile.mkdtemp())
