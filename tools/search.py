@@ -159,7 +159,7 @@ class HTTPSearchBackend(SearchBackend):
         self._check_status(status, body[:300].decode("utf-8", "replace"))
         try:
             return _json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise SearchError(f"{self.name} returned a response that is not JSON "
                               f"(HTTP {status})") from None
 

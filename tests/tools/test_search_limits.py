@@ -78,3 +78,19 @@ async def test_stacked_encoding_is_refused_and_gzip_works(site: Any) -> None:
     results = await SearxNGSearch(site.url("/zipped")).search("octopus")
     assert [(r.title, r.url, r.snippet) for r in results] == [
         ("Octopus", "https://a.example/1", "arms")]
+
+
+@pytest.mark.anyio
+async def test_hostile_result_text_is_cleaned_in_linear_time(site: Any, loop_watch: Any) -> None:
+    """A snippet of '<' without '>' made the tag-stripping regex quadratic (a result can
+    quote any web page); a response nested too deeply to parse is a clear SearchError."""
+    hostile = {"results": [{"title": "<" * 300_000, "url": "https://a.example/1",
+                            "content": "<b" * 200_000 + " arms"}]}
+    site.route("/hostile/search")(lambda h: h.send_json(200, hostile))
+    site.route("/deep/search")(lambda h: h.send_bytes(200, b"[" * 200_000, "application/json"))
+    async with loop_watch() as watch:
+        results = await SearxNGSearch(site.url("/hostile")).search("x")
+        with pytest.raises(SearchError, match="not JSON"):
+            await SearxNGSearch(site.url("/deep")).search("x")
+    assert watch.longest < 0.5
+    assert results[0].snippet.endswith(" arms")
