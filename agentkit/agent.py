@@ -88,12 +88,15 @@ class AgentChanges(RunSettings, total=False):
 
     model: Model | str | None
     instructions: Instructions[Any]
-    tools: Sequence[Tool | Callable[..., Any]]
+    tools: Sequence[Tool | Toolset | Callable[..., Any]]
     output_type: Any
     name: str
     limits: Limits
     settings: ModelSettings
     unknown_tool_handler: UnknownToolHandler | None
+    mode: ModePolicy | None
+    context: ContextPolicy | None
+    instrument: bool
 
 
 class Agent(Generic[OutputT, DepsT]):
