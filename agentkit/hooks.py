@@ -32,10 +32,11 @@ from .sessions.store import KEEP
 from .usage import Usage
 
 if TYPE_CHECKING:
-    from .loop import _Call, _Run
+    from .loop import _Run
     from .result import RunResult
     from .sessions import Session
     from .sessions.store import Lease
+    from .toolcalls import ToolCall
 
 __all__ = ["Resume", "RunHooks"]
 
@@ -152,7 +153,7 @@ class RunHooks:
                 raise self.run.fail(exc) from exc
         self.committed = end
 
-    async def gate(self, calls: list[_Call]) -> RunResult | None:
+    async def gate(self, calls: list[ToolCall]) -> RunResult | None:
         """A paused result if a call needs approval; on the resumed step, apply the decisions."""
         run = self.run
         if self.decisions is not None and run.step == self.resumed_step:

@@ -9,18 +9,16 @@ running tools are cancelled, and every tool call in the transcript gets an answe
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import orjson
 
 from .compaction import ContextManager, is_context_overflow
 from .context import RunContext
@@ -32,8 +30,6 @@ from .errors import (
     ModelAPIError,
     ModelBehaviorError,
     StopRun,
-    ToolRetriesExceeded,
-    ToolRetry,
     UserError,
 )
 from .events import (
@@ -42,7 +38,6 @@ from .events import (
     InvalidToolCall,
     RequestRetry,
     RunFinished,
-    StepFinished,
     TextDelta,
     ThinkingDelta,
     ToolCallArgumentsDelta,
@@ -61,15 +56,15 @@ from .models.base import (
     TextPart,
     ToolCallPart,
 )
-from .modes import NUDGE_EMPTY, Problem, StepInfo, StepMode, StepRecord
+from .modes import NUDGE_EMPTY, Problem, StepMode, StepRecord
 from .output import FINAL_TOOL_NAME, OutputSpec
 from .result import RunResult, ToolCallRecord
 from .settings import warn_unsent
-from .telemetry.hooks import capture_content, observe
-from .textsafe import valid_utf8
-from .tooldef import ErrorResult, Tool, ToolArgumentsError
+from .stepmodes import ModeSteps
+from .telemetry.hooks import observe
+from .toolcalls import ToolSteps, broken_notice
+from .tooldef import Tool
 from .usage import Usage
-from .wire.history import broken_call_feedback
 from .wire.profiles import NUDGE_REASONING_ONLY
 
 if TYPE_CHECKING:
@@ -79,31 +74,9 @@ if TYPE_CHECKING:
 __all__ = ["agent_loop", "close_open_calls"]
 
 log = logging.getLogger(__name__)  # "agentkit.loop"; content only at DEBUG
-_IGNORED_SWITCH: set[str] = set()  # models already reported for ignoring "thinking off"
 
 
-class _Call:
-    """A tool call of the current step: checked, then run (or rejected with a reason)."""
-
-    __slots__ = ("args", "error", "error_type", "exc", "id", "is_error", "kwargs", "name",
-                 "output", "retry", "tool", "unknown")
-
-    def __init__(self, id: str, name: str) -> None:
-        self.id = id
-        self.name = name
-        self.tool: Tool | None = None
-        self.args: dict[str, Any] | None = None
-        self.kwargs: dict[str, Any] | None = None
-        self.error: str | None = None
-        self.output = ""
-        self.is_error = False
-        self.retry = False  # the tool raised ToolRetry
-        self.unknown = False  # an unknown name, answered by the agent's unknown_tool_handler
-        self.exc: Exception | None = None  # what the tool raised
-        self.error_type: str | None = None  # its class (or "TimeoutError"), for the record
-
-
-class _Run:
+class _Run(ToolSteps, ModeSteps):
     """The mutable state of one run; the agent itself stays immutable."""
 
     def __init__(self, agent: Agent[Any], messages: list[Message], deps: Any,
@@ -181,23 +154,6 @@ class _Run:
                            steps=self.step, run_id=self.ctx.run_id)
         self.obs.run_result(result)
         return result
-
-    async def choose_mode(self) -> StepMode | None:
-        """Close the last step's record and ask the mode policy for this step's mode."""
-        if self.step > 1:
-            self.history.append(StepRecord(self.step - 1, self.mode, frozenset(self.problems)))
-        self.problems = set()
-        if self.policy is None:
-            return None
-        try:
-            mode = self.policy(StepInfo(self.step, tuple(self.history), self.usage, self.ctx))
-            if inspect.isawaitable(mode):
-                mode = await mode
-        except Exception as exc:
-            raise self.fail(UserError(f"the mode policy failed: {exc}")) from exc
-        if not isinstance(mode, StepMode):
-            raise self.fail(UserError(f"the mode policy returned {mode!r}, not a StepMode"))
-        return mode
 
     def request(self, messages: list[Message], mode: StepMode | None,
                 tools: list[Any] | None = None, max_tokens: int | None = None) -> ModelRequest:
@@ -310,214 +266,6 @@ class _Run:
                 except StopAsyncIteration:
                     return
             yield ev
-
-    def check_calls(self, message: AssistantMessage) -> list[_Call]:
-        """Parse and validate each call; a rejected call gets the exact reason."""
-        calls: list[_Call] = []
-        for tc in message.tool_calls:
-            call = _Call(tc.id, tc.name)
-            calls.append(call)
-            try:
-                args = orjson.loads(tc.arguments) if tc.arguments.strip() else {}
-            except orjson.JSONDecodeError as exc:
-                call.error = f"the arguments are not valid JSON ({exc})"
-                continue
-            if not isinstance(args, dict):
-                call.error = "the arguments must be a JSON object"
-                continue
-            call.args = args
-            tool = self.tools.get(tc.name)
-            if tool is None and self.unknown_tool is not None:
-                call.tool, call.unknown = self.unknown_tool, True
-                call.kwargs = {"name": tc.name, "arguments": args}
-                continue
-            if tool is None:
-                known = ", ".join(sorted(self.tools)) or "(none)"
-                call.error = f"unknown tool {tc.name!r}; available tools: {known}"
-                continue
-            try:
-                call.kwargs = tool.validate(args)
-            except ToolArgumentsError as exc:
-                call.error = str(exc)
-                continue
-            call.tool = tool
-        return calls
-
-    async def run_tools(self, calls: list[_Call]) -> AsyncGenerator[_Call, None]:
-        """Run the calls concurrently (capped) and yield each as it finishes.
-
-        A `StopRun` wins (kept in `self.stop`; calls still running are cancelled). The
-        concurrent calls run in a task of their own, so this generator never yields inside
-        a task group; closing it cancels that task and waits for the tools to unwind.
-        """
-        limiter = anyio.CapacityLimiter(max(1, self.limits.tool_concurrency))
-        stops: list[StopRun] = []
-        cancel: Callable[[], None] | None = None
-        send, receive = anyio.create_memory_object_stream[_Call](len(calls))
-
-        async def one(call: _Call) -> None:
-            await self._run_one(call, limiter, stops, cancel)
-
-        async def reported(call: _Call) -> None:
-            try:
-                await one(call)
-            finally:
-                send.send_nowait(call)  # finished, failed or cancelled: reported once
-
-        async def batch() -> None:
-            nonlocal cancel
-            async with anyio.create_task_group() as tg:
-                cancel = tg.cancel_scope.cancel
-                for call in calls:
-                    tg.start_soon(reported, call)
-
-        with send, receive:
-            if len(calls) == 1 or self.limits.tool_concurrency <= 1:
-                for call in calls:  # one at a time, in call order
-                    await reported(call)
-                    yield receive.receive_nowait()
-            else:
-                task = asyncio.get_running_loop().create_task(batch())
-                try:
-                    for _ in calls:
-                        yield await receive.receive()
-                    await task
-                finally:
-                    if not task.done():
-                        task.cancel()
-                        with anyio.CancelScope(shield=True):
-                            await asyncio.wait([task])
-        self.stop = stops[0] if stops else None
-
-    async def _run_one(self, call: _Call, limiter: anyio.CapacityLimiter, stops: list[StopRun],
-                       cancel: Callable[[], None] | None) -> None:
-        """Run one checked call and fill in its output (a tool's failure is the model's)."""
-        tool = call.tool
-        assert tool is not None
-        async with limiter:
-            timeout = tool.timeout if tool.timeout is not None else self.limits.tool_timeout
-            left = self.remaining()  # measured after waiting for a slot
-            if left is not None:
-                timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
-            if stops:
-                call.output = "Not run: another tool stopped the run."
-                call.is_error = True
-                return
-            ctx = replace(self.ctx, tool_call_id=call.id)
-            handle = self.obs.tool_start(call)
-            try:
-                with anyio.move_on_after(timeout) as scope:
-                    value = await tool.call(ctx, call.kwargs or {})
-                    if isinstance(value, ErrorResult):
-                        call.output, call.is_error = value.text, True
-                    else:
-                        call.output = Tool.format_result(value)
-                        call.is_error = call.unknown
-                if scope.cancelled_caught:
-                    call.output = f"Error: the tool {call.name!r} timed out after {timeout:g}s."
-                    call.is_error = True
-                    call.error_type = "TimeoutError"
-                    log.info("tool %r (call %s) timed out after %gs", call.name, call.id,
-                             timeout)
-            except StopRun as exc:
-                stops.append(exc)
-                call.output = "The run was stopped by this tool."
-                if cancel is not None:
-                    cancel()
-            except anyio.get_cancelled_exc_class():
-                call.error_type = "cancelled"
-                if not stops:
-                    raise
-                call.output = "Not run: another tool stopped the run."
-                call.is_error = True
-                raise
-            except ToolRetry as exc:  # the tool asks for another try with better arguments
-                call.output = f"{exc}\nFix the arguments and call {call.name!r} again."
-                call.is_error = call.retry = True
-                call.error_type = "ToolRetry"
-                log.info("tool %r (call %s) asked for a retry: %s", call.name, call.id, exc)
-            except Exception as exc:  # a tool's failure is the model's to see
-                call.output = f"Error: {type(exc).__name__}: {exc}"
-                call.is_error = True
-                call.exc, call.error_type = exc, type(exc).__name__
-                log.warning("tool %r (call %s) raised %s", call.name, call.id,
-                            type(exc).__name__, exc_info=exc)
-            finally:
-                call.output = valid_utf8(call.output)  # file names, exception texts: any bytes
-                self.obs.tool_end(handle, call)
-
-    async def drain_tools(self, calls: list[_Call], reported: set[str]) -> None:
-        """Run the calls; each `tool_result` goes out (through `live`) as its call completes."""
-        async with aclosing(self.run_tools(calls)) as finished:
-            async for call in finished:
-                reported.add(call.id)
-                self.live.emit(ToolResult(id=call.id, name=call.name, content=call.output,
-                                          is_error=call.is_error, step=self.step))
-
-    def count_retries(self, calls: list[_Call]) -> None:
-        """Count `ToolRetry`s per tool (a success resets); past a tool's `retries`, end."""
-        for call in calls:
-            if call.tool is None or call.unknown:
-                continue
-            if not call.retry:
-                self.tool_retries.pop(call.name, None)
-                continue
-            n = self.tool_retries[call.name] = self.tool_retries.get(call.name, 0) + 1
-            if n > call.tool.retries:
-                raise self.fail(ToolRetriesExceeded(
-                    f"the tool {call.name!r} asked for a retry {n} times in a row, more than "
-                    f"its retries={call.tool.retries}; last: {call.output.splitlines()[0]}",
-                    tool=call.name, last_problem=call.output.splitlines()[0]))
-
-    def append_results(self, calls: list[_Call]) -> None:
-        """Answer the calls in the transcript; record the executions (not `final_result`)."""
-        for call in calls:
-            call.output = valid_utf8(call.output)  # file names, exception texts: any bytes
-            self.messages.append(ToolMessage(tool_call_id=call.id, name=call.name,
-                                             content=call.output, is_error=call.is_error))
-            if call.name == FINAL_TOOL_NAME and self.output is not None:
-                continue  # the structured result, not a tool execution: it is RunResult.output
-            self.records.append(ToolCallRecord(id=call.id, name=call.name, arguments=call.args,
-                                               result=call.output, is_error=call.is_error,
-                                               step=self.step, error_type=call.error_type))
-
-    def note_problems(self, message: AssistantMessage, calls: list[_Call]) -> None:
-        """What went wrong in this step's calls (for the mode policy)."""
-        keys: set[bytes] = set()
-        for c in calls:
-            if c.error is not None or c.unknown:
-                self.problems.add("bad_output" if c.name == FINAL_TOOL_NAME else "invalid_call")
-            elif c.is_error and c.tool is not None:
-                self.problems.add("tool_error")
-            if c.args is not None:
-                args = orjson.dumps(c.args, option=orjson.OPT_SORT_KEYS)
-                keys.add(c.name.encode() + b"\0" + args)
-        if message.broken_tool_calls:
-            self.problems.add("invalid_call")
-        if keys & self.last_calls:
-            self.problems.add("repeated_call")
-        self.last_calls = keys
-
-    def record_mode(self, message: AssistantMessage, response: ModelResponse) -> StepFinished:
-        """Record the step's mode on its message and usage; the `step_finished` event."""
-        mode = self.mode
-        thinking = self.thinking if mode is None else mode.thinking
-        label = None if thinking is None else ("thinking" if thinking else "instruct")
-        ignored = thinking is False and (
-            bool(message.reasoning.strip()) or response.usage.reasoning_tokens > 0)
-        if ignored:
-            name = (mode.model if mode is not None else None) or self.model.name
-            if name not in _IGNORED_SWITCH:
-                _IGNORED_SWITCH.add(name)
-                log.warning("the server of %r ignored 'thinking off': reasoning still arrived "
-                            "(recorded as thinking_ignored)", name)
-        if label is not None:
-            message.mode = label
-            self.usage.add_mode(label, response.usage, thinking_ignored=ignored)
-        return StepFinished(usage=response.usage, finish_reason=message.finish_reason,
-                            step=self.step, mode=label,
-                            model=mode.model if mode is not None else None,
-                            thinking_ignored=ignored)
 
     def note_invalid(self, problem: str, *, plain_text: bool = False) -> None:
         """Count an invalid reply or call; end the run when the budget is spent."""
@@ -667,11 +415,11 @@ async def agent_loop(
                     else:
                         call.output = f"Error: {call.error}\nThe call was not run; fix it, retry."
                         call.is_error = True
-                        _note_invalid_call(run, call.id, call.name, call.error)
+                        run.note_invalid_call(call.id, call.name, call.error)
                         yield InvalidToolCall(id=call.id, name=call.name, error=call.error,
                                               step=run.step)
                 for broken in message.broken_tool_calls:
-                    _note_invalid_call(run, broken.id, broken.name, broken.reason)
+                    run.note_invalid_call(broken.id, broken.name, broken.reason)
                     yield InvalidToolCall(id=broken.id, name=broken.name, error=broken.reason,
                                           step=run.step)
                 paused = await hooks.gate(calls)  # a call needs approval: none of them runs
@@ -710,7 +458,7 @@ async def agent_loop(
                 run.append_results(calls)  # the transcript keeps call order
                 run.note_problems(message, calls)
                 if message.broken_tool_calls:
-                    messages.append(UserMessage(content=_broken_notice(message)))
+                    messages.append(UserMessage(content=broken_notice(message)))
                 await hooks.commit()  # the exchange is complete
                 for call in calls:
                     if call.id not in reported:
@@ -758,18 +506,3 @@ def close_open_calls(messages: list[Message]) -> None:
             return
         if not isinstance(msg, ToolMessage):
             return
-
-
-def _note_invalid_call(run: _Run, call_id: str, name: str, problem: str) -> None:
-    """Log and record a call that was not run (the reason may quote arguments: DEBUG only)."""
-    log.info("step %d: invalid call to %r (call %s) not run", run.step, name, call_id)
-    log.debug("invalid call %s: %s", call_id, problem)
-    attrs: dict[str, Any] = {"gen_ai.tool.name": name, "gen_ai.tool.call.id": call_id,
-                             "agentkit.step": run.step}
-    if capture_content():
-        attrs["agentkit.invalid_call.reason"] = problem
-    run.obs.event("agentkit.invalid_tool_call", attrs)
-
-
-def _broken_notice(message: AssistantMessage) -> str:
-    return "\n".join(broken_call_feedback(b.name, b.reason) for b in message.broken_tool_calls)
